@@ -1,0 +1,46 @@
+"""Config dataclasses: paper defaults, JSON round trip, clear errors on unknown keys."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+
+@dataclasses.dataclass
+class Config:
+    """Base for model configs. Subclasses are dataclasses whose defaults are the paper's."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(
+                f"{cls.__name__}: unknown config keys {unknown}; expected some of {sorted(known)}")
+        kwargs = {}
+        for name, value in values.items():
+            default = getattr(cls, name, None) if name in cls.__dict__ else None
+            # JSON has no tuples; restore them where the default is a tuple.
+            if isinstance(default, tuple) and isinstance(value, list):
+                value = tuple(value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return list(value)
+    return value

@@ -1,0 +1,198 @@
+"""RecModel: the glue every tfrec_pkg model shares.
+
+A model subclasses :class:`RecModel` and provides
+* ``config_class`` (a :class:`tfrec_pkg.config.Config` dataclass with the paper's defaults),
+* ``feature_spec`` — the list of :class:`FeatureSpec` it reads (drives tf.data and export),
+* ``loss_names`` and ``loss_terms(features, training)`` — every loss term of the paper,
+  each a per-example vector ``[B]`` or a batch scalar; the training loss is their sum and
+  each is also tracked as a metric so ``fit`` shows it,
+* ``call(features)`` — the serving path: raw-id features -> scores.
+
+Raw ids are mapped to indices inside the graph by the model's vocabularies, so the same
+``call`` serves training batches, Python inference and the exported signatures.
+
+Distribution: losses are averaged with ``tf.nn.compute_average_loss`` and regularisation
+scaled with ``tf.nn.scale_regularization_loss``, so gradients are right under any
+``tf.distribute.Strategy`` (build and compile the model inside ``strategy.scope()``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from tfrec_pkg.config import Config
+from tfrec_pkg.data.vocab import Vocabulary
+from tfrec_pkg.features import FeatureSpec, signature
+
+
+class RecModel(tfrs.Model):
+    config_class: type = Config
+    loss_names: tuple = ()
+
+    def __init__(self, config: Config, vocab: dict[str, Vocabulary], name: str | None = None):
+        super().__init__(name=name or type(self).__name__.lower())
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, "
+                            f"got {type(config).__name__}")
+        self.config = config
+        self.vocab = dict(vocab)
+        needed = sorted({s.vocabulary for s in self.feature_spec if s.vocabulary})
+        missing = [v for v in needed if v not in self.vocab]
+        if missing:
+            raise ValueError(f"{type(self).__name__}: missing vocabularies {missing}; "
+                             f"got {sorted(self.vocab)}, expected {needed}")
+        # One in-graph lookup per vocabulary, shared by the features that use it.
+        self.lookups = {v: self.vocab[v].layer(name=f"lookup_{v}") for v in needed}
+        for term in self.loss_names:
+            setattr(self, f"_tracker_{term}", tf.keras.metrics.Mean(name=term))
+
+    # --- what a subclass provides -------------------------------------------------
+    @property
+    def feature_spec(self) -> list[FeatureSpec]:
+        raise NotImplementedError(f"{type(self).__name__} must define feature_spec")
+
+    def loss_terms(self, features, training: bool = False) -> dict[str, tf.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} must define loss_terms")
+
+    # --- shared glue -------------------------------------------------------------
+    def indices(self, features) -> dict[str, tf.Tensor]:
+        """Raw id features -> vocabulary indices (0 padding, 1 OOV), keyed by feature name."""
+        out = {}
+        for spec in self.feature_spec:
+            if spec.vocabulary is not None:
+                out[spec.name] = self.lookups[spec.vocabulary](features[spec.name])
+        return out
+
+    def compute_loss(self, features, training: bool = False) -> tf.Tensor:
+        terms = self.loss_terms(features, training=training)
+        if set(terms) != set(self.loss_names):
+            raise ValueError(f"{type(self).__name__}.loss_terms returned {sorted(terms)}, "
+                             f"expected {sorted(self.loss_names)}")
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        total = []
+        for name, value in terms.items():
+            value = tf.cast(value, tf.float32)
+            if value.shape.rank == 0:
+                total.append(value / replicas)
+                getattr(self, f"_tracker_{name}").update_state(value)
+            else:
+                total.append(tf.nn.compute_average_loss(value))
+                getattr(self, f"_tracker_{name}").update_state(tf.reduce_mean(value))
+        return tf.add_n(total)
+
+    def _regularization(self):
+        if not self.losses:
+            return tf.constant(0.0)
+        return tf.nn.scale_regularization_loss(tf.add_n([tf.reduce_sum(l) for l in self.losses]))
+
+    def train_step(self, inputs):
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            regularization = self._regularization()
+            total = loss + regularization
+        grads = tape.gradient(total, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self._logs(loss, regularization)
+
+    def test_step(self, inputs):
+        loss = self.compute_loss(inputs, training=False)
+        return self._logs(loss, self._regularization())
+
+    def _logs(self, loss, regularization):
+        logs = {m.name: m.result() for m in self.metrics}
+        logs.update(loss=loss, regularization_loss=regularization, total_loss=loss + regularization)
+        return logs
+
+    def score_candidates(self, features, candidates) -> tf.Tensor:
+        """Scores [B, C] of C candidate items per example. ``candidates`` maps the target
+        item's feature names (e.g. item_id, category_id) to raw values shaped [B, C].
+        Generic version for pointwise models: each candidate replaces the target features;
+        ranking models override it with a cheaper dot product over the item table."""
+        first = next(iter(candidates.values()))
+        b, c = tf.shape(first)[0], tf.shape(first)[1]
+        tiled = {}
+        for spec in self.feature_spec:
+            if spec.name in candidates:
+                tiled[spec.name] = tf.reshape(candidates[spec.name], [-1])
+            else:
+                x = tf.convert_to_tensor(features[spec.name])
+                x = tf.repeat(x, c, axis=0)  # example-major, candidate-minor
+                tiled[spec.name] = x
+        return tf.reshape(self(tiled, training=False), [b, c])
+
+    def serving_signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        """Named signatures for export; ``serving_default`` maps raw features -> {"score"}.
+        Subclasses add more (e.g. ``top_k``, ``update_state``)."""
+        spec = signature(self.feature_spec)
+
+        @tf.function(input_signature=[spec])
+        def serving_default(features):
+            return {"score": self(features, training=False)}
+
+        return {"serving_default": serving_default.get_concrete_function()}
+
+    def example_batch(self, batch_size: int = 2) -> dict[str, tf.Tensor]:
+        """A batch of padding/OOV inputs that builds every variable without real data."""
+        out = {}
+        for s in self.feature_spec:
+            out[s.name] = tf.fill((batch_size,) + s.shape, tf.constant(s.padding, s.tf_dtype))
+        return out
+
+    def get_config(self):
+        return {"config": self.config.to_dict(),
+                "vocab": {k: v.to_dict() for k, v in self.vocab.items()}, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(cls.config_class.from_dict(config["config"]),
+                   {k: Vocabulary.from_dict(v) for k, v in config["vocab"].items()},
+                   name=config.get("name"))
+
+    # --- trained-model directory (read by tools/export.py) -----------------------------
+    def save_trained(self, directory: str) -> str:
+        """Write ``model.json`` (class, config, vocabularies) and a TF checkpoint
+        ``weights/ckpt`` into ``directory``. ``RecModel.load_trained`` reads it back."""
+        from tfrec_pkg.models import registry
+
+        os.makedirs(directory, exist_ok=True)
+        self(self.example_batch())  # make sure every variable exists
+        meta = {"model": registry.name_of(type(self)), **self.get_config()}
+        tmp = os.path.join(directory, "model.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(meta, f)
+        self.save_weights(os.path.join(directory, "weights", "ckpt"))
+        os.replace(tmp, os.path.join(directory, "model.json"))
+        return directory
+
+    @staticmethod
+    def load_trained(directory: str) -> "RecModel":
+        from tfrec_pkg.models import registry
+
+        path = os.path.join(directory, "model.json")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{directory!r} is not a trained-model directory: no model.json "
+                                    "(write one with model.save_trained(directory))")
+        with open(path) as f:
+            meta = json.load(f)
+        cls = registry.get(meta["model"])
+        model = cls.from_config(meta)
+        model(model.example_batch())
+        model.load_weights(os.path.join(directory, "weights", "ckpt")).expect_partial()
+        return model
+
+
+def dense_stack(units: Sequence[int], activation="relu", dropout: float = 0.0, l2: float = 0.0,
+                name: str = "mlp") -> list[tf.keras.layers.Layer]:
+    """Hidden layers of an MLP tower (Dense + optional Dropout)."""
+    reg = tf.keras.regularizers.l2(l2) if l2 else None
+    layers = []
+    for i, u in enumerate(units):
+        layers.append(tf.keras.layers.Dense(u, activation=activation, kernel_regularizer=reg,
+                                            name=f"{name}_{i}"))
+        if dropout:
+            layers.append(tf.keras.layers.Dropout(dropout, name=f"{name}_dropout_{i}"))
+    return layers

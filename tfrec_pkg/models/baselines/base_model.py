@@ -1,0 +1,97 @@
+"""BaseModel: the MuSENet paper's baseline (Sec. 4.1, "a baseline model with embedding & MLP
+architecture"), with a DIN-style attention pooling of the behaviour history.
+
+    e_u = E_user[u]                      e_t = [E_item[i] || E_cat[c]]
+    e_j = [E_item[h_j] || E_cat[hc_j]]   (history behaviours, padding masked)
+    p   = sum_j a(e_t, e_j) e_j        (DIN activation unit + sum pooling, layers/attention.py)
+    y   = sigmoid(MLP([e_u, e_t, p, e_t * p]))
+
+Trained with binary cross-entropy through ``tfrs.tasks.Ranking``.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from tfrec_pkg.config import Config
+from tfrec_pkg.data.synthetic.ctr import ctr_specs
+from tfrec_pkg.layers.attention import TargetAttentionPooling
+from tfrec_pkg.models.base import RecModel, dense_stack
+
+
+@dataclasses.dataclass
+class BaseModelConfig(Config):
+    max_history: int = 20
+    user_dim: int = 16
+    item_dim: int = 16
+    category_dim: int = 8
+    attention_units: tuple = (80, 40)
+    # DIN's sum pooling keeps the interest intensity (how many related behaviours);
+    # "softmax" normalises it away (see layers/attention.py).
+    attention_normalize: str = "none"
+    mlp_units: tuple = (200, 80)
+    dropout: float = 0.2
+    l2: float = 1e-5
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    epochs: int = 6  # upper bound: training stops early on validation AUC
+
+
+class BaseModel(RecModel):
+    config_class = BaseModelConfig
+    loss_names = ("bce",)
+    early_stopping_monitor = "val_auc"
+
+    def __init__(self, config: BaseModelConfig | None = None, vocab=None, name=None):
+        config = config or BaseModelConfig()
+        super().__init__(config, vocab or {}, name=name or "base_model")
+        reg = tf.keras.regularizers.l2(config.l2) if config.l2 else None
+        self.user_embedding = tf.keras.layers.Embedding(
+            self.vocab["user"].size, config.user_dim, embeddings_regularizer=reg, name="user_embedding")
+        self.item_embedding = tf.keras.layers.Embedding(
+            self.vocab["item"].size, config.item_dim, embeddings_regularizer=reg, name="item_embedding")
+        self.category_embedding = tf.keras.layers.Embedding(
+            self.vocab["category"].size, config.category_dim, embeddings_regularizer=reg,
+            name="category_embedding")
+        self.attention = TargetAttentionPooling(config.attention_units, normalize=config.attention_normalize,
+                                                name="history_attention")
+        self.mlp = dense_stack(config.mlp_units, dropout=config.dropout, l2=config.l2)
+        self.logit_layer = tf.keras.layers.Dense(1, name="logit")
+        self.task = tfrs.tasks.Ranking(
+            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
+            metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+
+    @property
+    def feature_spec(self):
+        return ctr_specs(self.config.max_history)
+
+    def _encode(self, features, training=False):
+        idx = self.indices(features)
+        target = tf.concat([self.item_embedding(idx["item_id"]),
+                            self.category_embedding(idx["category_id"])], -1)
+        history = tf.concat([self.item_embedding(idx["hist_item_ids"]),
+                             self.category_embedding(idx["hist_category_ids"])], -1)
+        mask = tf.not_equal(idx["hist_item_ids"], 0)
+        pooled, weights = self.attention(target, history, mask)
+        x = tf.concat([self.user_embedding(idx["user_id"]), target, pooled, target * pooled], -1)
+        for layer in self.mlp:
+            x = layer(x, training=training)
+        return tf.squeeze(self.logit_layer(x), -1), weights
+
+    def logits(self, features, training=False):
+        return self._encode(features, training)[0]
+
+    def attention_weights(self, features):
+        """History attention weights [B, L] (0 on padding) for inspection and plots."""
+        return self._encode(features)[1]
+
+    def call(self, features, training=False):
+        return tf.sigmoid(self.logits(features, training))
+
+    def loss_terms(self, features, training=False):
+        logits = self.logits(features, training)
+        # [B, 1] so the loss stays per example (Keras losses average the last axis).
+        bce = self.task(labels=features["label"][:, None], predictions=logits[:, None], training=training)
+        return {"bce": bce}

@@ -1,0 +1,37 @@
+"""Training helper shared by the CLI, the claim checks and tools/export.py.
+
+``train(model, train_split, val_split)`` compiles with the config's learning rate, fits with
+Keras progress bars, stops early on the model's validation metric (best weights restored),
+and -- given ``checkpoint_dir`` -- resumes an interrupted run from its last completed epoch
+(``tf.keras.callbacks.BackupAndRestore``). Works inside ``strategy.scope()``.
+"""
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+
+def train(model, train_split, val_split=None, *, epochs: int | None = None, batch_size: int | None = None,
+          learning_rate: float | None = None, checkpoint_dir: str | None = None,
+          tensorboard_dir: str | None = None, patience: int = 1, verbose: int | str = "auto", seed: int = 0):
+    cfg = model.config
+    epochs = epochs or getattr(cfg, "epochs", 1)
+    batch_size = batch_size or getattr(cfg, "batch_size", 256)
+    learning_rate = learning_rate or getattr(cfg, "learning_rate", 1e-3)
+    if model.optimizer is None:
+        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
+    callbacks = []
+    val = None
+    if val_split is not None:
+        val = val_split.dataset(max(batch_size, 1024), shuffle=False)
+        monitor = getattr(model, "early_stopping_monitor", "val_total_loss")
+        mode = "max" if "auc" in monitor or "ndcg" in monitor or "mrr" in monitor else "min"
+        callbacks.append(tf.keras.callbacks.EarlyStopping(
+            monitor, mode=mode, patience=patience, restore_best_weights=True))
+    if checkpoint_dir:
+        callbacks.append(tf.keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, "backup")))
+    if tensorboard_dir:
+        callbacks.append(tf.keras.callbacks.TensorBoard(tensorboard_dir))
+    return model.fit(train_split.dataset(batch_size, shuffle=True, seed=seed), validation_data=val,
+                     epochs=epochs, callbacks=callbacks, verbose=verbose)
