@@ -6,10 +6,13 @@ A model subclasses :class:`RecModel` and provides
 * ``loss_names`` and ``loss_terms(features, training)`` — every loss term of the paper,
   each a per-example vector ``[B]`` or a batch scalar; the training loss is their sum and
   each is also tracked as a metric so ``fit`` shows it,
-* ``call(features)`` — the serving path: raw-id features -> scores.
+* ``call_indexed(features, training)`` — the scoring path on *index* features (vocabulary
+  features already mapped to indices, 0 = padding, 1 = OOV).
 
-Raw ids are mapped to indices inside the graph by the model's vocabularies, so the same
-``call`` serves training batches, Python inference and the exported signatures.
+``call(features)`` is the serving path on raw ids: it maps them inside the graph with the
+model's vocabularies and calls ``call_indexed``, so the same code serves training batches,
+Python inference and the exported signatures. ``serving_indices`` exports ``call_indexed``
+for runtimes without hash tables (ONNX).
 
 Distribution: losses are averaged with ``tf.nn.compute_average_loss`` and regularisation
 scaled with ``tf.nn.scale_regularization_loss``, so gradients are right under any
@@ -58,14 +61,29 @@ class RecModel(tfrs.Model):
     def loss_terms(self, features, training: bool = False) -> dict[str, tf.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} must define loss_terms")
 
+    def call_indexed(self, features, training: bool = False) -> tf.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define call_indexed")
+
+    def call(self, features, training: bool = False) -> tf.Tensor:
+        return self.call_indexed(self.map_ids(features), training=training)
+
     # --- shared glue -------------------------------------------------------------
-    def indices(self, features) -> dict[str, tf.Tensor]:
-        """Raw id features -> vocabulary indices (0 padding, 1 OOV), keyed by feature name."""
-        out = {}
+    def map_ids(self, features) -> dict[str, tf.Tensor]:
+        """Raw features -> index features: every vocabulary feature becomes its int64 index
+        (0 padding, 1 OOV); other features (and the label) pass through unchanged."""
+        out = dict(features)
         for spec in self.feature_spec:
             if spec.vocabulary is not None:
                 out[spec.name] = self.lookups[spec.vocabulary](features[spec.name])
         return out
+
+    @property
+    def index_spec(self) -> list[FeatureSpec]:
+        """The feature spec as ``call_indexed`` sees it: vocabulary features as int64 indices."""
+        import dataclasses
+
+        return [dataclasses.replace(s, dtype="int64", vocabulary=None, padding=0) if s.vocabulary else s
+                for s in self.feature_spec]
 
     def compute_loss(self, features, training: bool = False) -> tf.Tensor:
         terms = self.loss_terms(features, training=training)
@@ -133,7 +151,12 @@ class RecModel(tfrs.Model):
         def serving_default(features):
             return {"score": self(features, training=False)}
 
-        return {"serving_default": serving_default.get_concrete_function()}
+        @tf.function(input_signature=[signature(self.index_spec)])
+        def serving_indices(features):
+            return {"score": self.call_indexed(features, training=False)}
+
+        return {"serving_default": serving_default.get_concrete_function(),
+                "serving_indices": serving_indices.get_concrete_function()}
 
     def example_batch(self, batch_size: int = 2) -> dict[str, tf.Tensor]:
         """A batch of padding/OOV inputs that builds every variable without real data."""

@@ -67,8 +67,8 @@ class BaseModel(RecModel):
     def feature_spec(self):
         return ctr_specs(self.config.max_history)
 
-    def _encode(self, features, training=False):
-        idx = self.indices(features)
+    def _encode(self, idx, training=False):
+        """Index features -> (logits [B], history attention weights [B, L])."""
         target = tf.concat([self.item_embedding(idx["item_id"]),
                             self.category_embedding(idx["category_id"])], -1)
         history = tf.concat([self.item_embedding(idx["hist_item_ids"]),
@@ -80,18 +80,15 @@ class BaseModel(RecModel):
             x = layer(x, training=training)
         return tf.squeeze(self.logit_layer(x), -1), weights
 
-    def logits(self, features, training=False):
-        return self._encode(features, training)[0]
-
     def attention_weights(self, features):
-        """History attention weights [B, L] (0 on padding) for inspection and plots."""
-        return self._encode(features)[1]
+        """History attention weights [B, L] (0 on padding) for raw features, for plots."""
+        return self._encode(self.map_ids(features))[1]
 
-    def call(self, features, training=False):
-        return tf.sigmoid(self.logits(features, training))
+    def call_indexed(self, features, training=False):
+        return tf.sigmoid(self._encode(features, training)[0])
 
     def loss_terms(self, features, training=False):
-        logits = self.logits(features, training)
+        logits = self._encode(self.map_ids(features), training)[0]
         # [B, 1] so the loss stays per example (Keras losses average the last axis).
         bce = self.task(labels=features["label"][:, None], predictions=logits[:, None], training=training)
         return {"bce": bce}

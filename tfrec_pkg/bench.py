@@ -1,0 +1,111 @@
+"""Benchmarks: training examples/s, in-process serving latency p50/p99 (batch 1 and 256),
+peak RSS, and the machine's float32 matmul FLOP/s measured in the same run, so speed can be
+read as a ratio to what this machine can do at all. Appends one row to BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import resource
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfrec_pkg.models import registry
+
+
+def matmul_flops(n: int = 1024, repeats: int = 20) -> float:
+    """Measured float32 matmul FLOP/s (2 n^3 per product), best of ``repeats``."""
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    mm = tf.function(lambda x, y: tf.matmul(x, y))
+    mm(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        mm(a, b).numpy()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best
+
+
+def latency(fn, batch: dict, calls: int = 200) -> tuple[float, float]:
+    """p50/p99 latency in ms of ``fn(batch)`` after warm-up."""
+    for _ in range(5):
+        fn(batch)
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        out = fn(batch)
+        for v in out.values():
+            v.numpy()
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, TF {tf.__version__}"
+
+
+def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
+    entry = registry.entry(name)
+    config = entry.config_class()
+    train_split, _, _ = entry.data(config, quick=True, seed=0).splits()
+    model = entry.model_class(config, train_split.vocab)
+    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+    batch_size = getattr(config, "batch_size", 256)
+    steps = 20 if quick else train_steps
+    ds = train_split.dataset(batch_size).repeat()
+    model.fit(ds, steps_per_epoch=5, epochs=1, verbose=0)  # trace + warm up
+    t = time.perf_counter()
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    train_eps = steps * batch_size / (time.perf_counter() - t)
+
+    serve = model.serving_signatures()["serving_default"]
+    examples = next(iter(train_split.dataset(256, shuffle=False)))
+    spec_names = [s.name for s in model.feature_spec]
+    b256 = {k: examples[k] for k in spec_names}
+    b1 = {k: v[:1] for k, v in b256.items()}
+    calls = 50 if quick else 300
+    p50_1, p99_1 = latency(serve, b1, calls)
+    p50_256, p99_256 = latency(serve, b256, calls)
+    flops = matmul_flops()
+    return {"model": name, "train_examples_per_s": round(train_eps), "batch": batch_size,
+            "serve_b1_p50_ms": round(p50_1, 3), "serve_b1_p99_ms": round(p99_1, 3),
+            "serve_b256_p50_ms": round(p50_256, 3), "serve_b256_p99_ms": round(p99_256, 3),
+            "matmul_gflops": round(flops / 1e9, 1),
+            "train_examples_per_s_per_matmul_gflops": round(train_eps / (flops / 1e9), 2),
+            "peak_rss_mb": round(peak_rss_mb())}
+
+
+def append_markdown(row: dict, path: str, command: str) -> None:
+    header = "| date | command | machine | " + " | ".join(row) + " |"
+    line = (f"| {datetime.date.today().isoformat()} | `{command}` | {machine()} | "
+            + " | ".join(str(v) for v in row.values()) + " |")
+    new = not os.path.exists(path)
+    with open(path, "a") as f:
+        if new:
+            f.write("# Benchmarks\n\nRows appended by `tools/bench.py` / `tfrec bench NAME`. "
+                    "Speeds are noisy on shared machines: compare ratios taken in one run "
+                    "(e.g. examples/s per measured matmul GFLOP/s).\n")
+        f.write(f"\n{header}\n|" + "---|" * (3 + len(row)) + f"\n{line}\n")
+
+
+def main(name: str, out: str = "BENCHMARKS.md", quick: bool = False, command: str = "") -> dict:
+    row = measure(name, quick=quick)
+    for k, v in row.items():
+        print(f"{k:>42}: {v}")
+    append_markdown(row, out, command or f"tfrec bench {name}")
+    print(f"appended to {out}")
+    return row

@@ -1,0 +1,45 @@
+"""Paper-claim checks: one implementation, two entry points (``tfrec claims NAME`` and
+``tests/claims``). Each check trains on planted data with fixed seeds and reports numbers.
+
+    checks = tfrec_pkg.claims.run("base_model", quick=False, seed=0)   # -> list[Claim]
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+import pandas as pd
+
+# model name -> module in this package whose ``checks(quick, seed)`` returns Claims
+_MODULES = {"base_model": "tfrec_pkg.claims.base_model"}
+
+
+@dataclasses.dataclass
+class Claim:
+    model: str
+    claim: str
+    held: bool
+    numbers: dict
+
+    def row(self) -> dict:
+        return {"model": self.model, "claim": self.claim, "held": self.held,
+                **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.numbers.items()}}
+
+
+def names() -> list[str]:
+    return sorted(_MODULES)
+
+
+def run(name: str, quick: bool = False, seed: int = 0) -> list[Claim]:
+    if name not in _MODULES:
+        raise KeyError(f"no claim checks for {name!r}; available: {names()}")
+    return importlib.import_module(_MODULES[name]).checks(quick=quick, seed=seed)
+
+
+def table(claims: list[Claim]) -> pd.DataFrame:
+    return pd.DataFrame([c.row() for c in claims])
+
+
+def summary(claims: list[Claim]) -> str:
+    held = sum(c.held for c in claims)
+    return f"claims: {held} held, {len(claims) - held} failed"
