@@ -44,7 +44,10 @@ def ctr_specs(max_history: int) -> list[FeatureSpec]:
 
 def ctr_with_history(num_users: int = 2000, num_items: int = 1000, num_categories: int = 20,
                      impressions_per_user: int = 40, max_history: int = 20, seed: int = 0,
-                     progress: bool = False) -> SyntheticData:
+                     progress: bool | None = None) -> SyntheticData:
+    """``progress=None`` shows a progress bar when the data set is large (>= 50k rows)."""
+    if progress is None:
+        progress = num_users * impressions_per_user >= 50_000
     rng = np.random.default_rng(seed)
     item_cat = rng.integers(num_categories, size=num_items)
     item_bias = rng.normal(0.0, 0.5, size=num_items)
