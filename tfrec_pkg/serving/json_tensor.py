@@ -452,7 +452,7 @@ def _fmt_decimal(val: float, is_float32: bool) -> str:  # WriteDecimal
     roundtrip = float(np.float32(float(s))) if is_float32 else float(s)
     if roundtrip != val:
         s = ("%.9g" if is_float32 else "%.17g") % val
-    if "." not in s and "e" not in s and "n" not in s:
+    if "." not in s and "e" not in s:
         s += ".0"
     return s
 

@@ -97,22 +97,22 @@ class RestApi:
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.max_body_bytes
-        declared = request.headers.get("content-length")
         too_large = _PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes (--max-body-bytes)")
+        declared = request.headers.get("content-length")
+        stream = request.stream()
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            # Drain (bounded) before answering so the client reads our 413 rather than a reset.
+            # Drain (bounded) before answering, so the client reads our 413 rather than a reset.
             if int(declared) <= 4 * limit:
-                async for _ in request.stream():
+                async for _ in stream:
                     pass
             raise too_large
         chunks, size = [], 0
-        async for chunk in request.stream():
+        async for chunk in stream:
             size += len(chunk)
             if size > limit:
-                drained = size
-                async for rest in request.stream():
-                    drained += len(rest)
-                    if drained > 4 * limit:
+                async for rest in stream:  # same bounded drain for chunked uploads
+                    size += len(rest)
+                    if size > 4 * limit:
                         break
                 raise too_large
             chunks.append(chunk)

@@ -1,0 +1,102 @@
+"""In-process unit tests: JSON <-> tensor rules, model config files, CLI argument checks."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tfrec_pkg.serving.json_tensor import (
+    COLUMNAR,
+    ROW,
+    InputSpec,
+    InvalidArgument,
+    parse_json_body,
+    parse_predict_request,
+    predict_response_json,
+)
+from tfrec_pkg.serving.repository import ModelConfig, load_model_config_file, parse_pbtxt
+from tfrec_pkg.serving.server import main
+
+F = {"x": InputSpec("DT_FLOAT", (None, 2))}
+
+
+def test_row_batches_instances():
+    arrays, fmt = parse_predict_request({"instances": [[1, 2], [3, 4.5]]}, F)
+    assert fmt == ROW and arrays["x"].dtype == np.float32 and arrays["x"].tolist() == [[1, 2], [3, 4.5]]
+
+
+def test_columnar_scalar_and_types():
+    specs = {"b": InputSpec("DT_BOOL", ()), "s": InputSpec("DT_STRING", None)}
+    arrays, fmt = parse_predict_request({"inputs": {"b": True, "s": [[{"b64": "aGk"}]]}}, specs)
+    assert fmt == COLUMNAR and arrays["b"].shape == () and arrays["s"].tolist() == [[b"hi"]]
+
+
+@pytest.mark.parametrize("dtype, value", [
+    ("DT_INT64", 1.0), ("DT_INT64", True), ("DT_INT32", 2**31), ("DT_FLOAT", "1"),
+    ("DT_FLOAT", 2**24 + 1), ("DT_BOOL", 1), ("DT_STRING", 1), ("DT_STRING", {"a": 1}), ("DT_INT64", None),
+])
+def test_type_rules(dtype, value):
+    # json_tensor.cc AddValueToTensor / IsLosslessDecimal
+    with pytest.raises(InvalidArgument):
+        parse_predict_request({"inputs": [value]}, {"v": InputSpec(dtype, (None,))})
+
+
+def test_parse_json_body_errors():
+    for body, fragment in [(b"", "document is empty"), (b"{", "JSON Parse error"), (b"1", "Is not object"),
+                           (b"\xff", "JSON Parse error")]:
+        with pytest.raises(InvalidArgument, match=fragment):
+            parse_json_body(body)
+    assert np.isnan(parse_json_body(b'{"a": NaN}')["a"])
+
+
+def test_float_formatting_like_write_decimal():
+    out = {"y": np.array([0.1, 1 / 3, 5, 1e6, 1.5e-7, np.nan, -np.inf], np.float32)}
+    assert predict_response_json(out, COLUMNAR) == (
+        '{"outputs": [0.1, 0.333333343, 5.0, 1e+06, 1.5e-07, NaN, -Infinity]}')
+    assert predict_response_json({"y": np.array([0.1], np.float64)}, COLUMNAR) == '{"outputs": [0.1]}'
+
+
+def test_row_response_batch_checks_and_bytes_suffix():
+    with pytest.raises(InvalidArgument, match="inconsistent batch size"):
+        predict_response_json({"a": np.zeros(2), "b": np.zeros(3)}, ROW)
+    with pytest.raises(InvalidArgument, match="no shape information"):
+        predict_response_json({"a": np.float32(1)}, ROW)
+    body = predict_response_json({"img_bytes": np.array([b"\x00\x01"], dtype=object)}, ROW)
+    assert json.loads(body) == {"predictions": [{"b64": "AAE="}]}
+
+
+def test_json_and_text_model_config(tmp_path):
+    j = tmp_path / "m.json"
+    j.write_text(json.dumps({"models": [{"name": "a", "base_path": "/m/a", "version_labels": {"stable": 3}}]}))
+    assert load_model_config_file(str(j)) == [ModelConfig("a", "/m/a", {"stable": 3})]
+    t = tmp_path / "m.config"
+    t.write_text("""# TF Serving text format
+model_config_list {
+  config { name: 'a' base_path: "/m/a" model_platform: 'tensorflow'
+           version_labels { key: 'stable' value: 3 } version_labels { key: 'canary' value: 4 } }
+  config: { name: "b", base_path: "/m/b" }
+}
+""")
+    assert load_model_config_file(str(t)) == [ModelConfig("a", "/m/a", {"stable": 3, "canary": 4}),
+                                              ModelConfig("b", "/m/b")]
+    assert parse_pbtxt("a { b: 1 c: 'x' }") == {"a": [{"b": [1], "c": ["x"]}]}
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "/abs", "", "a b"])
+def test_bad_model_names_rejected(name):
+    with pytest.raises(ValueError):
+        ModelConfig(name, "/m")
+
+
+@pytest.mark.parametrize("argv", [
+    [],
+    ["--model-base-path", "/m", "--model-config-file", "/c"],
+    ["--model-base-path", "/m", "--model-name", "../x"],
+    ["--model-base-path", "/m", "--version-label", "stable"],
+    ["--model-base-path", "/m", "--version-label", "other:stable=1"],
+])
+def test_cli_rejects_bad_arguments(argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
