@@ -57,8 +57,10 @@ def test_layout_and_assets(exported):
     assert set(manifest["signatures"]) == {"serving_default", "serving_indices"}
     assert manifest["signatures"]["serving_default"]["outputs"]["score"]["dtype"] == "float32"
     assert manifest["vocabularies"]["item"]["size"] > 2
-    bodies = json.load(open(os.path.join(extra, "sample_request.json")))
-    assert len(bodies["instances"]["instances"]) == len(bodies["inputs"]["inputs"]["user_id"])
+    rows = json.load(open(os.path.join(extra, "sample_request.json")))
+    columns = json.load(open(os.path.join(extra, "sample_request_columnar.json")))
+    assert len(rows["instances"]) == len(columns["inputs"]["user_id"]) > 0
+    assert rows["instances"][0]["user_id"] == columns["inputs"]["user_id"][0]
     vocab_lines = open(os.path.join(extra, "vocab_item.txt")).read().split()
     assert len(vocab_lines) == manifest["vocabularies"]["item"]["size"] - 2
 

@@ -127,6 +127,11 @@ def _read_chunks(path: str, names, specs, chunk_rows: int):
         dtypes = {s.name: str for s in specs if s.dtype == "string" or s.is_sequence}
         for frame in pd.read_csv(path, usecols=names, dtype=dtypes, chunksize=chunk_rows,
                                  keep_default_na=False, na_values={n: [""] for n in names if n not in dtypes}):
+            # token_seq cells ("12 7 30") -> lists, so the frame passes the 'list' schema check.
+            for s in specs:
+                if s.is_sequence and s.name in frame.columns:
+                    frame[s.name] = pd.Series([_as_list(v, s) for v in frame[s.name]],
+                                              index=frame.index, dtype=object)
             yield frame
 
 

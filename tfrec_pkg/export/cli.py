@@ -67,12 +67,9 @@ def main(argv=None) -> int:
             ins = ", ".join(f"{k}:{v['dtype']}{v['shape']}" for k, v in sig["inputs"].items())
             outs = ", ".join(f"{k}:{v['dtype']}{v['shape']}" for k, v in sig["outputs"].items())
             print(f"  signature {name}: ({ins}) -> ({outs})")
-        with open(os.path.join(path, "assets.extra", "sample_request.json")) as f:
-            bodies = json.load(f)
-        print("sample REST request (row format), also in assets.extra/sample_request.json:")
-        print(json.dumps(bodies["instances"]))
-        print("sample REST request (columnar format):")
-        print(json.dumps(bodies["inputs"]))
+        for form, name in (("row", "sample_request.json"), ("columnar", "sample_request_columnar.json")):
+            with open(os.path.join(path, "assets.extra", name)) as f:
+                print(f"sample REST request ({form} format, assets.extra/{name}):\n{f.read()}")
         if args.onnx:
             onnx_path = export.to_onnx(path, os.path.join(args.out, f"{os.path.basename(path)}.onnx"))
             print(f"onnx: {onnx_path} (signature serving_indices, verified in onnxruntime)")

@@ -74,8 +74,8 @@ def sample_inputs(fn, saved_model_dir: str, signature: str, batch: int = 8, seed
     specs = {s["name"]: s for s in manifest["feature_spec"]}
     sample = {}
     if signature != DEFAULT_SIGNATURE:
-        with open(os.path.join(extra, "sample_request.json")) as f:
-            raw = json.load(f)["inputs"]["inputs"]
+        with open(os.path.join(extra, "sample_request_columnar.json")) as f:
+            raw = json.load(f)["inputs"]
     rng = np.random.default_rng(seed)
     for spec in tf.nest.flatten(fn.structured_input_signature):
         shape = [batch] + [int(d) for d in spec.shape[1:]]

@@ -9,8 +9,9 @@
 * Signatures come from ``model.serving_signatures()`` and take raw ids; the vocabulary
   tables are part of the graph, unknown ids map to OOV.
 * ``assets.extra/`` carries the input contract: ``manifest.json`` (library version, model name
-  and config, signatures, vocabulary sizes), ``sample_request.json`` (REST bodies in the
-  ``instances`` and ``inputs`` forms), ``vocab_<name>.txt`` and TF Serving's warm-up file
+  and config, signatures, vocabulary sizes), ``sample_request.json`` and
+  ``sample_request_columnar.json`` (ready-to-post REST bodies in the ``instances`` and
+  ``inputs`` forms), ``vocab_<name>.txt`` and TF Serving's warm-up file
   ``tf_serving_warmup_requests``.
 """
 from __future__ import annotations
@@ -136,8 +137,10 @@ def _write_assets_extra(model, export_dir, signatures, sample):
     }
     with open(os.path.join(extra, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2, default=str)
-    with open(os.path.join(extra, "sample_request.json"), "w") as f:
-        json.dump(rest_bodies(sample), f, indent=1, default=str)
+    bodies = rest_bodies(sample)
+    for form, name in (("instances", "sample_request.json"), ("inputs", "sample_request_columnar.json")):
+        with open(os.path.join(extra, name), "w") as f:
+            json.dump(bodies[form], f, default=str)
     for name, vocab in model.vocab.items():
         with open(os.path.join(extra, f"vocab_{name}.txt"), "w") as f:
             f.write("\n".join(str(i) for i in vocab.ids) + ("\n" if vocab.ids else ""))

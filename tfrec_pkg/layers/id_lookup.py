@@ -15,6 +15,7 @@ class IdLookup(tf.keras.layers.Layer):
     """
 
     def __init__(self, vocabulary, vocab_dtype: str, padding, **kwargs):
+        kwargs.pop("trainable", None)  # get_config() carries it; the table is never trainable
         super().__init__(trainable=False, **kwargs)
         self.vocabulary = list(vocabulary)
         self.vocab_dtype = vocab_dtype

@@ -1,0 +1,199 @@
+"""SUM: Sequential User Matrix (Lian et al., "Multi-Interest-Aware User Modeling for
+Large-Scale Sequential Recommendations"), Sec. 4.
+
+:class:`SUMCell` is a Keras RNN cell whose state is the user memory matrix
+H = [h_1 .. h_K] (K channels x D) plus the previous input x_{t-1} (for the debuff).
+With ``highway=True`` the last channel is the highway channel, so ``num_channels=K`` means
+K-1 interest channels + 1 highway (Table 5's "2/(5-1)").
+
+One write step, for input x_t (D) and interest channels k = 1..K-1:
+
+    w_k = x_t . f^w_k ;  z_k = softmax_k(beta * w_k)                           Eq. (1)
+    z_k <- z_k * alpha ** cos(x_t, x_{t-1})          (local proximity debuff)  Eqs. (7)-(8)
+    z_K = 1                                          (highway, Sec. 4.3)
+    h_hat = sum_k z_k h_k / 2        (/1 without highway; see "Readings" below)  Eq. (2)
+    reset = sigmoid(W_r [x_t, h_hat] + b_r)          (a scalar per event)        Eq. (5)
+    add   = tanh(W_a [x_t, reset * h_hat] + b_a)                                  Eq. (3)
+    erase = sigmoid(W_e [x_t, h_hat] + b_e)                                       Eq. (4)
+    h_k  <- add * erase * z_k + h_k * (1 - erase * z_k)                          Eq. (6)
+
+Readings taken where the paper is open (each documented here and in the config):
+* The debuff (Eq. 8) rescales z^w before it is used, so it weakens both the merge (Eq. 2) and
+  the write (Eq. 6). The first event has no predecessor: cos(x_1, 0) = 0, so alpha**0 = 1.
+* The highway channel's write weight is 1 for every event, as Sec. 4.3 says (the public TF1
+  code instead writes it with the debuff factor: ``debuff_highway=True``).
+* Eq. (2) with the highway's weight 1 sums to 1 + sum(z) ~ 2; we divide by 2 (as the public
+  code does) so h_hat stays on the scale of the channels.
+* alpha (init 0.98) and beta (init 1.02, as in the public code) are trainable scalars;
+  alpha is kept >= 1e-3 so alpha**sim is defined.
+* Gate biases start at 1.0 (public code).
+
+Ablations (Table 3): ``instance_attention=False`` (add/erase from x_t only, no reset gate: RUM's
+writing), ``debuff=False``, ``highway=False``, ``writing="ntm"`` (NTM's erase-then-add:
+h_k <- h_k * (1 - erase * z_k) + add * z_k).
+
+Padded steps (mask False) leave the whole state unchanged (``tf.keras.layers.RNN`` masking,
+and :meth:`SUMCell.step` does the same explicitly for incremental serving).
+
+:class:`SUMReader` merges the state into the user vector for a candidate v (D):
+
+    w_k = v F^r h_k           (F^r: D x D)      Eq. (12)   reading="sum"  (default)
+    w_k = v . f^r_k           (f^r_k: D)        Eq. (9)    reading="rum"  (Table 3 "reading (-)")
+    z_k = softmax_k(beta_r * w_k)               Eq. (10)
+    u   = sum_k z_k h_k                         Eq. (11)
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+_EPS = 1e-8
+
+
+def _scalar(layer, name, init):
+    return layer.add_weight(name=name, shape=(), initializer=tf.keras.initializers.Constant(init),
+                            trainable=True)
+
+
+@tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
+class SUMCell(tf.keras.layers.Layer):
+    def __init__(self, state_dim: int = 64, num_channels: int = 5, highway: bool = True,
+                 debuff: bool = True, instance_attention: bool = True, writing: str = "sum",
+                 debuff_highway: bool = False, alpha_init: float = 0.98, beta_init: float = 1.02,
+                 gate_bias_init: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if writing not in ("sum", "ntm"):
+            raise ValueError(f"writing must be 'sum' or 'ntm', got {writing!r}")
+        if num_channels < (2 if highway else 1):
+            raise ValueError(f"num_channels={num_channels} leaves no interest channel "
+                             f"(highway={highway}); expected at least {2 if highway else 1}")
+        self.state_dim = int(state_dim)
+        self.num_channels = int(num_channels)
+        self.highway = bool(highway)
+        self.debuff = bool(debuff)
+        self.instance_attention = bool(instance_attention)
+        self.writing = writing
+        self.debuff_highway = bool(debuff_highway)
+        self.alpha_init = float(alpha_init)
+        self.beta_init = float(beta_init)
+        self.gate_bias_init = float(gate_bias_init)
+        d = self.state_dim
+        self.state_size = [tf.TensorShape([self.num_channels, d]), tf.TensorShape([d])]
+        self.output_size = tf.TensorShape([self.num_channels])  # write weights z_t (plots)
+        bias = tf.keras.initializers.Constant(self.gate_bias_init)
+        self.add_dense = tf.keras.layers.Dense(d, activation="tanh", name="add")            # Eq. (3)
+        self.erase_dense = tf.keras.layers.Dense(d, activation="sigmoid", bias_initializer=bias,
+                                                 name="erase")                              # Eq. (4)
+        self.reset_dense = tf.keras.layers.Dense(1, activation="sigmoid", bias_initializer=bias,
+                                                 name="reset")                              # Eq. (5)
+
+    @property
+    def num_interest_channels(self) -> int:
+        return self.num_channels - (1 if self.highway else 0)
+
+    def build(self, input_shape):
+        d = self.state_dim
+        self.write_heads = self.add_weight(name="write_heads", shape=(self.num_interest_channels, d),
+                                           initializer="glorot_uniform")                   # F^w
+        self.beta = _scalar(self, "beta", self.beta_init)
+        self.alpha = _scalar(self, "alpha", self.alpha_init)
+        in_dim = 2 * d if self.instance_attention else d
+        self.add_dense.build((None, in_dim))
+        self.erase_dense.build((None, in_dim))
+        self.reset_dense.build((None, 2 * d))
+        super().build(input_shape)
+
+    def write_weights(self, x, x_prev):
+        """z_t over all channels [B, K] after debuff (highway last, weight 1)."""
+        z = tf.nn.softmax(self.beta * tf.matmul(x, self.write_heads, transpose_b=True), -1)  # Eq. (1)
+        factor = tf.ones_like(z[:, :1])
+        if self.debuff:  # Eqs. (7)-(8)
+            cos = tf.reduce_sum(x * x_prev, -1, keepdims=True) / (
+                tf.norm(x, axis=-1, keepdims=True) * tf.norm(x_prev, axis=-1, keepdims=True) + _EPS)
+            factor = tf.pow(tf.maximum(self.alpha, 1e-3), cos)
+            z = z * factor
+        if self.highway:
+            hw = factor if (self.debuff and self.debuff_highway) else tf.ones_like(factor)
+            z = tf.concat([z, hw], -1)
+        return z
+
+    def call(self, x, states, training=None):
+        memory, x_prev = states[0], states[1]
+        z = self.write_weights(x, x_prev)                                                 # [B, K]
+        h_hat = tf.einsum("bk,bkd->bd", z, memory)                                        # Eq. (2)
+        if self.highway:
+            h_hat = h_hat / 2.0
+        if self.instance_attention:
+            xh = tf.concat([x, h_hat], -1)
+            reset = self.reset_dense(xh)                                                   # Eq. (5)
+            add = self.add_dense(tf.concat([x, reset * h_hat], -1))                        # Eq. (3)
+            erase = self.erase_dense(xh)                                                   # Eq. (4)
+        else:  # RUM's writing: the update vectors see x_t only
+            add = self.add_dense(x)
+            erase = self.erase_dense(x)
+        coef = erase[:, None, :] * z[:, :, None]                                          # [B, K, D]
+        if self.writing == "sum":
+            new_memory = add[:, None, :] * coef + memory * (1.0 - coef)                    # Eq. (6)
+        else:  # NTM: erase, then add with weight z_k
+            new_memory = memory * (1.0 - coef) + add[:, None, :] * z[:, :, None]
+        return z, [new_memory, x]
+
+    def step(self, x, states, mask=None):
+        """One incremental update (the NRT user encoder): state -> state. Rows whose ``mask`` is
+        False (no event) keep their state."""
+        _, new_states = self.call(x, states)
+        if mask is None:
+            return new_states
+        keep = tf.cast(mask, x.dtype)
+        return [keep[:, None, None] * new_states[0] + (1 - keep[:, None, None]) * states[0],
+                keep[:, None] * new_states[1] + (1 - keep[:, None]) * states[1]]
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        dtype = dtype or tf.float32
+        return [tf.zeros([batch_size, self.num_channels, self.state_dim], dtype),
+                tf.zeros([batch_size, self.state_dim], dtype)]
+
+    def get_config(self):
+        return super().get_config() | {
+            "state_dim": self.state_dim, "num_channels": self.num_channels, "highway": self.highway,
+            "debuff": self.debuff, "instance_attention": self.instance_attention,
+            "writing": self.writing, "debuff_highway": self.debuff_highway,
+            "alpha_init": self.alpha_init, "beta_init": self.beta_init,
+            "gate_bias_init": self.gate_bias_init}
+
+
+@tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
+class SUMReader(tf.keras.layers.Layer):
+    """Reads the user vector u from the memory for candidate v (Eqs. 9-12)."""
+
+    def __init__(self, state_dim: int = 64, num_channels: int = 5, reading: str = "sum",
+                 beta_init: float = 1.02, **kwargs):
+        super().__init__(**kwargs)
+        if reading not in ("sum", "rum"):
+            raise ValueError(f"reading must be 'sum' (Eq. 12) or 'rum' (Eq. 9), got {reading!r}")
+        self.state_dim = int(state_dim)
+        self.num_channels = int(num_channels)
+        self.reading = reading
+        self.beta_init = float(beta_init)
+
+    def build(self, input_shape):
+        d = self.state_dim
+        shape = (d, d) if self.reading == "sum" else (self.num_channels, d)
+        self.read_map = self.add_weight(name="read_map", shape=shape, initializer="glorot_uniform")
+        self.beta = _scalar(self, "beta", self.beta_init)
+        super().build(input_shape)
+
+    def read_weights(self, memory, v):
+        """z^r [B, K] for memory [B, K, D] and candidate v [B, D]."""
+        if self.reading == "sum":
+            w = tf.einsum("bd,de,bke->bk", v, self.read_map, memory)                     # Eq. (12)
+        else:
+            w = tf.matmul(v, self.read_map, transpose_b=True)                             # Eq. (9)
+        return tf.nn.softmax(self.beta * w, -1)                                           # Eq. (10)
+
+    def call(self, memory, v):
+        z = self.read_weights(memory, v)
+        return tf.einsum("bk,bkd->bd", z, memory), z                                      # Eq. (11)
+
+    def get_config(self):
+        return super().get_config() | {"state_dim": self.state_dim, "num_channels": self.num_channels,
+                                       "reading": self.reading, "beta_init": self.beta_init}

@@ -1,0 +1,74 @@
+"""User encoders that share SUM's state layout, for the SUM paper's baselines (Sec. 5.2).
+
+Every incremental encoder keeps the state ``[memory [B, K, D], last_input [B, D]]`` so the
+serving code (update_state / score_state, the NRT store) is the same for all of them:
+* :class:`GRUUserCell` — a GRU (K = 1 channel); the reader returns its hidden state.
+* RUM is ``SUMCell(instance_attention=False, highway=False, debuff=False, writing="ntm")`` with
+  ``SUMReader(reading="rum")`` (Chen et al., WSDM'18, feature-level memory writing/reading).
+
+:class:`AttentiveMerge` is the non-sequential AttMerge baseline: the candidate attends over
+the (masked) history, u = sum_j softmax_j(v W x_j) x_j.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfrec_pkg.layers.attention import masked_softmax
+
+
+@tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
+class GRUUserCell(tf.keras.layers.Layer):
+    def __init__(self, state_dim: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        self.state_dim = int(state_dim)
+        self.gru = tf.keras.layers.GRUCell(self.state_dim, name="gru")
+        self.state_size = [tf.TensorShape([1, self.state_dim]), tf.TensorShape([self.state_dim])]
+        self.output_size = tf.TensorShape([1])
+        self.num_channels = 1
+
+    def build(self, input_shape):
+        self.gru.build(input_shape)
+        super().build(input_shape)
+
+    def call(self, x, states, training=None):
+        h, _ = self.gru(x, [states[0][:, 0, :]], training=training)
+        return tf.ones_like(x[:, :1]), [h[:, None, :], x]
+
+    def step(self, x, states, mask=None):
+        _, new_states = self.call(x, states)
+        if mask is None:
+            return new_states
+        keep = tf.cast(mask, x.dtype)
+        return [keep[:, None, None] * new_states[0] + (1 - keep[:, None, None]) * states[0],
+                keep[:, None] * new_states[1] + (1 - keep[:, None]) * states[1]]
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        dtype = dtype or tf.float32
+        return [tf.zeros([batch_size, 1, self.state_dim], dtype), tf.zeros([batch_size, self.state_dim], dtype)]
+
+    def get_config(self):
+        return super().get_config() | {"state_dim": self.state_dim}
+
+
+@tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
+class FirstChannelReader(tf.keras.layers.Layer):
+    """Reader for single-channel encoders (GRU): u = h_1."""
+
+    def call(self, memory, v):
+        return memory[:, 0, :], tf.ones_like(memory[:, :, 0])
+
+
+@tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
+class AttentiveMerge(tf.keras.layers.Layer):
+    def __init__(self, state_dim: int = 64, **kwargs):
+        super().__init__(**kwargs)
+        self.state_dim = int(state_dim)
+        self.bilinear = tf.keras.layers.Dense(self.state_dim, use_bias=False, name="bilinear")
+
+    def call(self, history, mask, v):
+        logits = tf.einsum("bd,bld->bl", self.bilinear(v), history)
+        weights = masked_softmax(logits, mask)
+        return tf.einsum("bl,bld->bd", weights, history), weights
+
+    def get_config(self):
+        return super().get_config() | {"state_dim": self.state_dim}

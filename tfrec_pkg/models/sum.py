@@ -1,0 +1,215 @@
+"""SUM — Sequential User Matrix (Lian et al., multi-interest user modelling), Fig. 2:
+a *User Encoder* that is updated one event at a time, and a *User-Item Ranker*.
+
+    x_t = P [E_item[i_t] || E_cat[c_t]]      behaviour: item id (64) + category (16) embeddings,
+    v   = P [E_item[i]   || E_cat[c]]        projected to the state size D by P when 64+16 != D
+    H_T = fold of SUMCell over x_1..x_T      (layers/sum_cell.py, Eqs. 1-8)
+    u_T = SUMReader(H_T, v)                  (Eqs. 10-12)
+    y   = sigmoid(FCN^2([u_T, v]))           2-layer ReLU FCN ranker (Sec. 4.5)
+    L   = BCE + lambda * ||Theta||^2         Eq. (13); lambda = 0 is the paper's suggestion
+
+Reading of the paper: behaviours and candidates share the item/category embeddings and the
+projection (the Taobao setting, where both are items). The trainable scalars alpha and beta
+carry no L2 (public code); lambda applies to embeddings and dense kernels.
+
+The baselines sharing the ranker are configs of the same model (``user_encoder``):
+"gru" (GRU), "rum" (RUM writing + Eq. 9 reading), "attmerge" (AttMerge, non-sequential).
+Table 3's ablations are SUM configs (``instance_attention``, ``debuff``, ``highway``,
+``reading="rum"``, ``writing="ntm"``).
+
+Incremental serving (Sec. 2, the NRT design): every sequential encoder keeps the state
+``memory [B, K, D]`` + ``last_input [B, D]``; ``update_state`` applies one event,
+``score_state`` scores candidates from a stored state. Folding ``update_state`` over a
+history gives the state ``serving_default`` computes from the whole history.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from tfrec_pkg.config import Config
+from tfrec_pkg.data.synthetic.multi_interest import sum_specs
+from tfrec_pkg.features import FeatureSpec, signature
+from tfrec_pkg.layers.sum_cell import SUMCell, SUMReader
+from tfrec_pkg.layers.user_encoders import AttentiveMerge, FirstChannelReader, GRUUserCell
+from tfrec_pkg.models.base import RecModel, dense_stack
+
+ENCODERS = ("sum", "gru", "rum", "attmerge")
+
+
+@dataclasses.dataclass
+class SUMConfig(Config):
+    user_encoder: str = "sum"
+    item_dim: int = 64          # Appendix A.2 (Taobao)
+    category_dim: int = 16      # Appendix A.2 (Taobao)
+    state_dim: int = 64         # Appendix A.2 (Taobao)
+    num_channels: int = 5       # incl. the highway channel
+    max_history: int = 50       # the paper truncates to 100; 50 keeps CPU training quick
+    highway: bool = True
+    debuff: bool = True
+    instance_attention: bool = True
+    reading: str = "sum"        # "sum" (Eq. 12) | "rum" (Eq. 9, Table 3 "reading (-)")
+    writing: str = "sum"        # "sum" (Eq. 6) | "ntm"
+    debuff_highway: bool = False
+    ranker_units: tuple = (128, 64)
+    l2: float = 0.0             # lambda of Eq. (13)
+    learning_rate: float = 5e-4  # Appendix A.2
+    batch_size: int = 256       # Appendix A.2
+    epochs: int = 10            # upper bound; early stopping on validation AUC
+
+    def __post_init__(self):
+        if self.user_encoder not in ENCODERS:
+            raise ValueError(f"user_encoder must be one of {ENCODERS}, got {self.user_encoder!r}")
+
+
+class SUM(RecModel):
+    config_class = SUMConfig
+    loss_names = ("bce",)
+    early_stopping_monitor = "val_auc"
+
+    def __init__(self, config: SUMConfig | None = None, vocab=None, name=None):
+        config = config or SUMConfig()
+        super().__init__(config, vocab or {}, name=name or ("sum" if config.user_encoder == "sum"
+                                                            else f"sum_{config.user_encoder}"))
+        reg = tf.keras.regularizers.l2(config.l2) if config.l2 else None
+        self.item_embedding = tf.keras.layers.Embedding(
+            self.vocab["item"].size, config.item_dim, embeddings_regularizer=reg, name="item_embedding")
+        self.category_embedding = tf.keras.layers.Embedding(
+            self.vocab["category"].size, config.category_dim, embeddings_regularizer=reg,
+            name="category_embedding")
+        self.projection = (tf.keras.layers.Dense(config.state_dim, use_bias=False, kernel_regularizer=reg,
+                                                 name="projection")
+                           if config.item_dim + config.category_dim != config.state_dim else None)
+        d = config.state_dim
+        if config.user_encoder == "sum":
+            self.cell = SUMCell(d, config.num_channels, highway=config.highway, debuff=config.debuff,
+                                instance_attention=config.instance_attention, writing=config.writing,
+                                debuff_highway=config.debuff_highway, name="sum_cell")
+            self.reader = SUMReader(d, config.num_channels, reading=config.reading, name="reader")
+        elif config.user_encoder == "rum":
+            self.cell = SUMCell(d, config.num_channels, highway=False, debuff=False,
+                                instance_attention=False, writing="ntm", name="rum_cell")
+            self.reader = SUMReader(d, config.num_channels, reading="rum", name="reader")
+        elif config.user_encoder == "gru":
+            self.cell = GRUUserCell(d, name="gru_cell")
+            self.reader = FirstChannelReader(name="reader")
+        else:
+            self.cell = None
+            self.merge = AttentiveMerge(d, name="attentive_merge")
+        if self.cell is not None:
+            self.rnn = tf.keras.layers.RNN(self.cell, return_sequences=True, return_state=True, name="encoder")
+        self.ranker = dense_stack(config.ranker_units, l2=config.l2, name="ranker")
+        self.logit_layer = tf.keras.layers.Dense(1, name="logit")
+        self.task = tfrs.tasks.Ranking(
+            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
+            metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+
+    @property
+    def feature_spec(self) -> list[FeatureSpec]:
+        return sum_specs(self.config.max_history)
+
+    @property
+    def incremental(self) -> bool:
+        return self.cell is not None
+
+    # --- building blocks (index features) ----------------------------------------------
+    def item_vector(self, item_idx, category_idx):
+        x = tf.concat([self.item_embedding(item_idx), self.category_embedding(category_idx)], -1)
+        return self.projection(x) if self.projection is not None else x
+
+    def encode(self, features):
+        """History -> (final state [memory, last_input], per-step write weights [B, L, K])."""
+        x = self.item_vector(features["hist_item_ids"], features["hist_category_ids"])
+        mask = tf.not_equal(features["hist_item_ids"], 0)
+        z, memory, last = self.rnn(x, mask=mask)
+        return [memory, last], z
+
+    def rank(self, u, v, training=False):
+        h = tf.concat([u, v], -1)
+        for layer in self.ranker:
+            h = layer(h, training=training)
+        return tf.squeeze(self.logit_layer(h), -1)
+
+    def logits(self, features, training=False):
+        v = self.item_vector(features["item_id"], features["category_id"])
+        if self.cell is None:
+            history = self.item_vector(features["hist_item_ids"], features["hist_category_ids"])
+            u, _ = self.merge(history, tf.not_equal(features["hist_item_ids"], 0), v)
+        else:
+            state, _ = self.encode(features)
+            u, _ = self.reader(state[0], v)
+        return self.rank(u, v, training)
+
+    def call_indexed(self, features, training=False):
+        return tf.sigmoid(self.logits(features, training))
+
+    def loss_terms(self, features, training=False):
+        logits = self.logits(self.map_ids(features), training)
+        return {"bce": self.task(labels=features["label"][:, None], predictions=logits[:, None],
+                                 training=training)}
+
+    # --- incremental serving -----------------------------------------------------------
+    def initial_state(self, batch_size):
+        return self.cell.get_initial_state(batch_size=batch_size, dtype=tf.float32)
+
+    def update_state(self, state, item_id, category_id):
+        """One event per row (raw ids; padding id = no event, state kept) -> new state."""
+        item = self.lookups["item"](item_id)
+        x = self.item_vector(item, self.lookups["category"](category_id))
+        return self.cell.step(x, list(state), mask=tf.not_equal(item, 0))
+
+    def score_state(self, state, item_ids, category_ids):
+        """Scores [B, C] of raw candidates [B, C] from stored states."""
+        memory = state[0]
+        b, c = tf.shape(item_ids)[0], tf.shape(item_ids)[1]
+        v = self.item_vector(self.lookups["item"](tf.reshape(item_ids, [-1])),
+                             self.lookups["category"](tf.reshape(category_ids, [-1])))
+        memory = tf.repeat(memory, c, axis=0)
+        u, _ = self.reader(memory, v)
+        return tf.reshape(tf.sigmoid(self.rank(u, v)), [b, c])
+
+    def read_weights(self, features):
+        """Reading attention z^r [B, K] for raw features (Fig. 5)."""
+        idx = self.map_ids(features)
+        state, _ = self.encode(idx)
+        return self.reader(state[0], self.item_vector(idx["item_id"], idx["category_id"]))[1]
+
+    def write_weights(self, features):
+        """Per-event write attention [B, L, K] for raw features (Fig. 6); 0 rows on padding."""
+        idx = self.map_ids(features)
+        _, z = self.encode(idx)
+        return z * tf.cast(tf.not_equal(idx["hist_item_ids"], 0), z.dtype)[:, :, None]
+
+    def serving_signatures(self):
+        sigs = super().serving_signatures()
+        if not self.incremental:
+            return sigs
+        k, d = self.cell.state_size[0].as_list()
+        memory = tf.TensorSpec([None, k, d], tf.float32, name="memory")
+        last = tf.TensorSpec([None, d], tf.float32, name="last_input")
+        item = tf.TensorSpec([None], tf.int64, name="item_id")
+        cat = tf.TensorSpec([None], tf.int64, name="category_id")
+
+        @tf.function(input_signature=[memory, last, item, cat])
+        def update_state(memory, last_input, item_id, category_id):
+            new = self.update_state([memory, last_input], item_id, category_id)
+            return {"memory": new[0], "last_input": new[1]}
+
+        items = tf.TensorSpec([None, None], tf.int64, name="item_ids")
+        cats = tf.TensorSpec([None, None], tf.int64, name="category_ids")
+
+        @tf.function(input_signature=[memory, last, items, cats])
+        def score_state(memory, last_input, item_ids, category_ids):
+            return {"scores": self.score_state([memory, last_input], item_ids, category_ids)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="user_id")])
+        def initial_state(user_id):
+            state = self.initial_state(tf.shape(user_id)[0])
+            return {"memory": state[0], "last_input": state[1]}
+
+        sigs.update(update_state=update_state.get_concrete_function(),
+                    score_state=score_state.get_concrete_function(),
+                    initial_state=initial_state.get_concrete_function())
+        return sigs
