@@ -1,5 +1,5 @@
 """Benchmarks: training examples/s, in-process serving latency p50/p99 (batch 1 and 256),
-peak RSS, and the machine's float32 matmul FLOP/s measured in the same run, so speed can be
+REST round-trip latency on the local server vs the in-process signature (batch 1 and 100), peak RSS, and the machine's float32 matmul FLOP/s measured in the same run, so speed can be
 read as a ratio to what this machine can do at all. Appends one row to BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -80,13 +80,44 @@ def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
     calls = 50 if quick else 300
     p50_1, p99_1 = latency(serve, b1, calls)
     p50_256, p99_256 = latency(serve, b256, calls)
+    rest = rest_latency(model, {k: v.numpy() for k, v in b256.items()}, 50 if quick else 200)
     flops = matmul_flops()
     return {"model": name, "train_examples_per_s": round(train_eps), "batch": batch_size,
             "serve_b1_p50_ms": round(p50_1, 3), "serve_b1_p99_ms": round(p99_1, 3),
             "serve_b256_p50_ms": round(p50_256, 3), "serve_b256_p99_ms": round(p99_256, 3),
             "matmul_gflops": round(flops / 1e9, 1),
             "train_examples_per_s_per_matmul_gflops": round(train_eps / (flops / 1e9), 2),
-            "peak_rss_mb": round(peak_rss_mb())}
+            "peak_rss_mb": round(peak_rss_mb()), **rest}
+
+
+def rest_latency(model, sample_batch: dict, calls: int = 200) -> dict:
+    """REST round trip on the local TF-Serving-compatible server vs the in-process signature
+    of the same export, batch 1 and batch 100, measured in one run (ms)."""
+    import tempfile
+
+    from tfrec_pkg import export
+    from tfrec_pkg.serving.client import TFServingClient
+    from tfrec_pkg.serving.local import LocalServer
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export.save(model, os.path.join(tmp, "m"))
+        loaded = tf.saved_model.load(path)
+        signature = loaded.signatures["serving_default"]
+        with LocalServer(["--model-name", "m", "--model-base-path", os.path.join(tmp, "m")],
+                         os.path.join(tmp, "server.log")) as server:
+            server.wait_ready("/v1/models/m")
+            client = TFServingClient(server.url, "m")
+            for n in (1, 100):
+                batch = {k: np.asarray(v)[:n] for k, v in sample_batch.items()}
+                tensors = {k: tf.constant(v) for k, v in batch.items()}
+                p50, p99 = latency(lambda b: signature(**b), tensors, calls)
+                out[f"inproc_b{n}_p50_ms"], out[f"inproc_b{n}_p99_ms"] = round(p50, 3), round(p99, 3)
+                columns = {k: v.tolist() for k, v in batch.items()}
+                p50, p99 = latency(lambda b: {"x": tf.constant(client.predict(inputs=b))}, columns, calls)
+                out[f"rest_b{n}_p50_ms"], out[f"rest_b{n}_p99_ms"] = round(p50, 3), round(p99, 3)
+                out[f"rest_over_inproc_b{n}_p50"] = round(out[f"rest_b{n}_p50_ms"] / out[f"inproc_b{n}_p50_ms"], 1)
+    return out
 
 
 def append_markdown(row: dict, path: str, command: str) -> None:

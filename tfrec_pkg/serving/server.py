@@ -276,7 +276,10 @@ def main(argv: list[str] | None = None, prog: str = "tfrec serve") -> int:
     app = create_app(repo, args.max_body_bytes, args.num_threads)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: accepted sockets inherit it, and asyncio turns on TCP_NODELAY
+    # only when it sees IPPROTO_TCP; without it every keep-alive request after the first waits
+    # ~40 ms on the client's delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))
