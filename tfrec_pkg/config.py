@@ -22,7 +22,7 @@ class Config:
                 f"{cls.__name__}: unknown config keys {unknown}; expected some of {sorted(known)}")
         kwargs = {}
         for name, value in values.items():
-            default = getattr(cls, name, None) if name in cls.__dict__ else None
+            default = known[name].default
             # JSON has no tuples; restore them where the default is a tuple.
             if isinstance(default, tuple) and isinstance(value, list):
                 value = tuple(value)

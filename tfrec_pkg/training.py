@@ -19,6 +19,7 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
     epochs = epochs or getattr(cfg, "epochs", 1)
     batch_size = batch_size or getattr(cfg, "batch_size", 256)
     learning_rate = learning_rate or getattr(cfg, "learning_rate", 1e-3)
+    model(model.example_batch())  # build first: BackupAndRestore restores into existing variables
     if model.optimizer is None:
         model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
     callbacks = []
