@@ -9,7 +9,7 @@ K-1 interest channels + 1 highway (Table 5's "2/(5-1)").
 One write step, for input x_t (D) and interest channels k = 1..K-1:
 
     w_k = x_t . f^w_k ;  z_k = softmax_k(beta * w_k)                           Eq. (1)
-    z_k <- z_k * alpha ** cos(x_t, x_{t-1})          (local proximity debuff)  Eqs. (7)-(8)
+    z_k <- z_k * min(1, alpha ** cos(x_t, x_{t-1}))  (local proximity debuff)  Eqs. (7)-(8)
     z_K = 1                                          (highway, Sec. 4.3)
     h_hat = sum_k z_k h_k / 2        (/1 without highway; see "Readings" below)  Eq. (2)
     reset = sigmoid(W_r [x_t, h_hat] + b_r)          (a scalar per event)        Eq. (5)
@@ -20,6 +20,9 @@ One write step, for input x_t (D) and interest channels k = 1..K-1:
 Readings taken where the paper is open (each documented here and in the config):
 * The debuff (Eq. 8) rescales z^w before it is used, so it weakens both the merge (Eq. 2) and
   the write (Eq. 6). The first event has no predecessor: cos(x_1, 0) = 0, so alpha**0 = 1.
+* The debuff factor is capped at 1: alpha**cos exceeds 1 when alpha < 1 and the cosine is
+  negative, which would break Eq. (6)'s stated bound 0 <= erase * z <= 1 (and a "debuff"
+  should only weaken a write).
 * The highway channel's write weight is 1 for every event, as Sec. 4.3 says (the public TF1
   code instead writes it with the debuff factor: ``debuff_highway=True``).
 * Eq. (2) with the highway's weight 1 sums to 1 + sum(z) ~ 2; we divide by 2 (as the public
@@ -99,7 +102,8 @@ class SUMCell(tf.keras.layers.Layer):
         in_dim = 2 * d if self.instance_attention else d
         self.add_dense.build((None, in_dim))
         self.erase_dense.build((None, in_dim))
-        self.reset_dense.build((None, 2 * d))
+        if self.instance_attention:  # RUM's writing has no reset gate
+            self.reset_dense.build((None, 2 * d))
         super().build(input_shape)
 
     def write_weights(self, x, x_prev):
@@ -109,7 +113,7 @@ class SUMCell(tf.keras.layers.Layer):
         if self.debuff:  # Eqs. (7)-(8)
             cos = tf.reduce_sum(x * x_prev, -1, keepdims=True) / (
                 tf.norm(x, axis=-1, keepdims=True) * tf.norm(x_prev, axis=-1, keepdims=True) + _EPS)
-            factor = tf.pow(tf.maximum(self.alpha, 1e-3), cos)
+            factor = tf.minimum(tf.pow(tf.maximum(self.alpha, 1e-3), cos), 1.0)
             z = z * factor
         if self.highway:
             hw = factor if (self.debuff and self.debuff_highway) else tf.ones_like(factor)
