@@ -1,3 +1,4 @@
 """Planted synthetic data sets with known best possible scores (one generator per paper)."""
 from tfrec_pkg.data.synthetic.base import Split, SyntheticData  # noqa: F401
 from tfrec_pkg.data.synthetic.ctr import ctr_with_history  # noqa: F401
+from tfrec_pkg.data.synthetic.multi_interest import multi_interest, sum_specs  # noqa: F401
