@@ -60,7 +60,7 @@ def machine() -> str:
 
 def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
     entry = registry.entry(name)
-    config = entry.config_class()
+    config = entry.planted_config()
     train_split, _, _ = entry.data(config, quick=True, seed=0).splits()
     model = entry.model_class(config, train_split.vocab)
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
@@ -80,6 +80,7 @@ def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
     calls = 50 if quick else 300
     p50_1, p99_1 = latency(serve, b1, calls)
     p50_256, p99_256 = latency(serve, b256, calls)
+    extra = entry.bench(model, quick) if entry.bench else {}
     rest = rest_latency(model, {k: v.numpy() for k, v in b256.items()}, 50 if quick else 200)
     flops = matmul_flops()
     return {"model": name, "train_examples_per_s": round(train_eps), "batch": batch_size,
@@ -87,7 +88,7 @@ def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
             "serve_b256_p50_ms": round(p50_256, 3), "serve_b256_p99_ms": round(p99_256, 3),
             "matmul_gflops": round(flops / 1e9, 1),
             "train_examples_per_s_per_matmul_gflops": round(train_eps / (flops / 1e9), 2),
-            "peak_rss_mb": round(peak_rss_mb()), **rest}
+            "peak_rss_mb": round(peak_rss_mb()), **rest, **extra}
 
 
 def rest_latency(model, sample_batch: dict, calls: int = 200) -> dict:

@@ -14,7 +14,7 @@ from tfrec_pkg.training import train
 
 def run_model(name: str, quick: bool = False, seed: int = 0, verbose="auto") -> dict:
     entry = registry.entry(name)
-    config = entry.config_class()
+    config = entry.planted_config()
     start = time.perf_counter()
     train_split, val_split, test_split = entry.data(config, quick=quick, seed=seed).splits()
     tf.keras.utils.set_random_seed(seed)

@@ -11,7 +11,7 @@ import importlib
 import pandas as pd
 
 # model name -> module in this package whose ``checks(quick, seed)`` returns Claims
-_MODULES = {"base_model": "tfrec_pkg.claims.base_model"}
+_MODULES = {"base_model": "tfrec_pkg.claims.base_model", "sum": "tfrec_pkg.claims.sum"}
 
 
 @dataclasses.dataclass

@@ -19,7 +19,7 @@ MIN_LIFT_RATIO = 0.9
 
 def checks(quick: bool = False, seed: int = 0) -> list[Claim]:
     entry = registry.entry("base_model")
-    config = entry.config_class()
+    config = entry.planted_config()
     train_split, val_split, test_split = entry.data(config, quick=quick, seed=seed).splits()
     tf.keras.utils.set_random_seed(seed)
     model = entry.model_class(config, train_split.vocab)

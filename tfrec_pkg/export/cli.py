@@ -44,7 +44,7 @@ def _load_model(args):
         return model
     from tfrec_pkg.training import train
 
-    config = entry.config_class()
+    config = entry.planted_config()
     train_split, val_split, _ = entry.data(config, quick=args.quick, seed=0).splits()
     model = entry.model_class(config, train_split.vocab)
     train(model, train_split, val_split, epochs=args.epochs, verbose=2)

@@ -17,16 +17,26 @@ class Entry:
     data: Callable
     protocol: str = "pointwise"
     description: str = ""
+    # optional (model, quick) -> dict of extra benchmark numbers for `tfrec bench NAME`
+    bench: Callable | None = None
+    # config changes for the planted data (e.g. a learning rate for a 100x smaller data set
+    # than the paper's); the config class keeps the paper's defaults
+    planted: dict = dataclasses.field(default_factory=dict)
+
+    def planted_config(self):
+        """The config used on this model's planted data (demo, claims, bench, export)."""
+        return self.config_class().replace(**self.planted)
 
 
 _REGISTRY: dict[str, Entry] = {}
 
 
 def register(name: str, model_class: type, config_class: type, data: Callable,
-             protocol: str = "pointwise", description: str = "") -> None:
+             protocol: str = "pointwise", description: str = "", bench: Callable | None = None,
+             planted: dict | None = None) -> None:
     if name in _REGISTRY and _REGISTRY[name].model_class is not model_class:
         raise ValueError(f"model name {name!r} is already registered to {_REGISTRY[name].model_class}")
-    _REGISTRY[name] = Entry(name, model_class, config_class, data, protocol, description)
+    _REGISTRY[name] = Entry(name, model_class, config_class, data, protocol, description, bench, planted or {})
 
 
 def entry(name: str) -> Entry:

@@ -151,17 +151,23 @@ class SUM(RecModel):
                                  training=training)}
 
     # --- incremental serving -----------------------------------------------------------
+    def _ensure_built(self):
+        if not self.built:
+            self(self.example_batch())
+
     def initial_state(self, batch_size):
         return self.cell.get_initial_state(batch_size=batch_size, dtype=tf.float32)
 
     def update_state(self, state, item_id, category_id):
         """One event per row (raw ids; padding id = no event, state kept) -> new state."""
+        self._ensure_built()
         item = self.lookups["item"](item_id)
         x = self.item_vector(item, self.lookups["category"](category_id))
         return self.cell.step(x, list(state), mask=tf.not_equal(item, 0))
 
     def score_state(self, state, item_ids, category_ids):
         """Scores [B, C] of raw candidates [B, C] from stored states."""
+        self._ensure_built()
         memory = state[0]
         b, c = tf.shape(item_ids)[0], tf.shape(item_ids)[1]
         v = self.item_vector(self.lookups["item"](tf.reshape(item_ids, [-1])),
