@@ -52,6 +52,16 @@ import tensorflow as tf
 _EPS = 1e-8
 
 
+def masked_step(cell, x, states, mask=None):
+    """``cell.call`` for one event per row; rows whose ``mask`` is False keep their state
+    exactly (what ``tf.keras.layers.RNN`` does on padded steps)."""
+    _, new_states = cell.call(x, states)
+    if mask is None:
+        return new_states
+    return [tf.where(tf.reshape(tf.cast(mask, tf.bool), [-1] + [1] * (len(new.shape) - 1)), new, old)
+            for new, old in zip(new_states, states)]
+
+
 def _scalar(layer, name, init):
     return layer.add_weight(name=name, shape=(), initializer=tf.keras.initializers.Constant(init),
                             trainable=True)
@@ -144,12 +154,7 @@ class SUMCell(tf.keras.layers.Layer):
     def step(self, x, states, mask=None):
         """One incremental update (the NRT user encoder): state -> state. Rows whose ``mask`` is
         False (no event) keep their state."""
-        _, new_states = self.call(x, states)
-        if mask is None:
-            return new_states
-        keep = tf.cast(mask, x.dtype)
-        return [keep[:, None, None] * new_states[0] + (1 - keep[:, None, None]) * states[0],
-                keep[:, None] * new_states[1] + (1 - keep[:, None]) * states[1]]
+        return masked_step(self, x, states, mask)
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         dtype = dtype or tf.float32

@@ -14,6 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfrec_pkg.layers.attention import masked_softmax
+from tfrec_pkg.layers.sum_cell import masked_step
 
 
 @tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
@@ -35,12 +36,7 @@ class GRUUserCell(tf.keras.layers.Layer):
         return tf.ones_like(x[:, :1]), [h[:, None, :], x]
 
     def step(self, x, states, mask=None):
-        _, new_states = self.call(x, states)
-        if mask is None:
-            return new_states
-        keep = tf.cast(mask, x.dtype)
-        return [keep[:, None, None] * new_states[0] + (1 - keep[:, None, None]) * states[0],
-                keep[:, None] * new_states[1] + (1 - keep[:, None]) * states[1]]
+        return masked_step(self, x, states, mask)
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         dtype = dtype or tf.float32
