@@ -1,4 +1,4 @@
-"""Foundation claim (tfrec_pkg/claims/base_model.py): BaseModel reaches >= 90 % of the
+"""Foundation claim (tfrec_pkg/claims/base_model_checks.py): BaseModel reaches >= 90 % of the
 Bayes-optimal AUC lift on the planted CTR test set. Same check as `tfrec claims base_model`."""
 from tfrec_pkg import claims
 

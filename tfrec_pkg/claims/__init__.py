@@ -11,7 +11,8 @@ import importlib
 import pandas as pd
 
 # model name -> module in this package whose ``checks(quick, seed)`` returns Claims
-_MODULES = {"base_model": "tfrec_pkg.claims.base_model", "sum": "tfrec_pkg.claims.sum"}
+# modules are named <model>_checks so none shadows a builtin (e.g. `sum`) in this package
+_MODULES = {"base_model": "tfrec_pkg.claims.base_model_checks", "sum": "tfrec_pkg.claims.sum_checks"}
 
 
 @dataclasses.dataclass
