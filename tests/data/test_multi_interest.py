@@ -65,9 +65,11 @@ def test_one_positive_and_negatives_per_user():
     assert np.allclose([w.sum() for w in f["user_interest_weights"]], 1.0)
 
 
-def test_true_prob_is_zero_outside_the_interests():
+def test_true_prob_is_zero_outside_the_live_interests():
     f = multi_interest(seed=2, **SMALL).frame
-    inside = np.array([c in set(i) for c, i in zip(f["category_id"], f["user_interests"])])
+    # live interests: the user's interests minus the one that ended (interest drift)
+    inside = np.array([c in set(i) - {s} for c, i, s in zip(f["category_id"], f["user_interests"],
+                                                             f["stale_interest"])])
     p = f["true_prob"].to_numpy()
     assert (p[~inside] == 0).all() and (p[inside] > 0).all() and (p <= 1).all()
 
@@ -131,3 +133,21 @@ def test_generates_3000_users_quickly():
     data = multi_interest(num_users=3000, seed=7)
     assert len(data.frame) == 15_000
     assert time.perf_counter() - start < 5.0
+
+
+def test_stale_interest_is_never_purchased_and_only_old():
+    data = multi_interest(seed=4, num_users=300, num_items=400, seq_len=60, max_history=60)
+    f = data.frame
+    positives = f[f["label"] == 1]
+    assert (positives["category_id"] != positives["stale_interest"]).all()
+    assert (positives["stale_interest"] >= 0).all()
+    # no burst of the stale interest starts in the last 40 % of the stream; only bursts that
+    # started earlier and run over, and noise events (10 %, uniform over 20 topics), carry it there
+    late_share = np.mean([np.mean(np.asarray(h)[int(0.6 * len(h)) + 5:] == s)
+                          for h, s in zip(positives["hist_category_ids"], positives["stale_interest"])])
+    early_share = np.mean([np.mean(np.asarray(h)[:int(0.6 * len(h))] == s)
+                           for h, s in zip(positives["hist_category_ids"], positives["stale_interest"])])
+    print(f"stale interest share: early {early_share:.3f}, late {late_share:.3f}")
+    assert late_share < early_share / 4
+    without = multi_interest(seed=4, num_users=50, stale_interest=False).frame
+    assert (without["stale_interest"] == -1).all()

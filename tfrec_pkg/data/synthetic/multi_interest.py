@@ -16,13 +16,20 @@ categories 100 + t; everything is int64):
 * page views: ``round(U(0.6, 1.0) * seq_len)`` events made of bursts (SUM Sec. 4.2, local
   proximity): a topic t ~ pi_u, then a burst of Geometric(mean 5) items i ~ P(i | t). Each
   event is replaced, with probability 0.1, by noise: an item from a uniformly random topic.
-* purchase (one per user, after all page views): a topic t ~ pi_u drawn afresh, independent
-  of the most recent burst, then i ~ P(i | t) (no noise). ``negatives`` negative items follow
+* interest drift (``stale_interest=True``, the default): one of the user's interests ends at
+  60 % of the page-view stream -- later bursts of it are redrawn from the other interests --
+  and is never purchased. It still fills older history positions, so a model must know
+  *when* a behaviour happened: the order-free AttMerge cannot tell it from a live interest,
+  a single-vector GRU keeps mostly the last bursts, a multi-channel sequential state can hold
+  every live interest (the paper's motivation, Sec. 1 and Fig. 6's evolving user A).
+* purchase (one per user, after all page views): a topic t ~ pi_buy drawn afresh (pi_u without
+  the stale interest, renormalised), independent of the most recent burst, then
+  i ~ P(i | t) (no noise). ``negatives`` negative items follow
   by global popularity ``pop`` (never the positive; with replacement), as in the paper's 1:4
   setup. The user's 1 + ``negatives`` rows share one history: the last ``max_history`` page
   views before the purchase.
 * the true probability of each row is the posterior that the candidate is the purchase,
-  given the user's true interests. With ``q_u(i) = sum_t pi_u(t) P(i | t)`` and the prior
+  given the user's true interests. With ``q_u(i) = sum_t pi_buy(t) P(i | t)`` and the prior
   ``1 / (1 + negatives)`` of a row being the positive:
 
       true_prob = q_u(i) / (q_u(i) + negatives * pop(i))
@@ -34,7 +41,8 @@ categories 100 + t; everything is int64):
 Columns: the five features of :func:`sum_specs`, ``timestamp`` (the purchase's position in
 the user's event stream = its number of page views), ``label``, ``true_prob``, and for
 recovery checks ``user_interests`` (the user's interest topics as category ids, heaviest
-first) with ``user_interest_weights`` (pi_u in the same order). The true topic of a history
+first) with ``user_interest_weights`` (pi_u in the same order) and ``stale_interest`` (the
+interest that ended, as a category id; -1 without drift). The true topic of a history
 event is its category, so ``hist_category_ids`` already carries it.
 
 Splits are by user, 70/15/15 (SUM Appendix A.1), with
@@ -71,7 +79,7 @@ def sum_specs(max_history: int) -> list[FeatureSpec]:
 
 def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int = 20,
                    seq_len: int = 100, max_history: int = 50, negatives: int = 4, seed: int = 0,
-                   progress: bool | None = None) -> SyntheticData:
+                   stale_interest: bool = True, progress: bool | None = None) -> SyntheticData:
     """Generate the data set described in the module docstring.
 
     ``progress=None`` shows a progress bar when the data set is large (>= 1M page views).
@@ -98,7 +106,9 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
 
     # Users: interests, then a bursty page-view topic stream and one purchase topic each.
     pi = np.zeros((num_users, num_topics))  # dense pi_u (0 outside the interests)
+    pi_buy = np.zeros((num_users, num_topics))  # the purchase's topic distribution
     interests, streams, buy_topic = [], [], np.empty(num_users, dtype=np.int64)
+    stale_topic = np.full(num_users, -1, dtype=np.int64)
     for u in tqdm(range(num_users), desc="multi_interest", disable=not progress):
         k = rng.integers(MIN_INTERESTS, MAX_INTERESTS + 1)
         topics = rng.choice(num_topics, size=k, replace=False)
@@ -108,13 +118,24 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
         pi[u, topics] = weights
         interests.append(topics)
         n = max(1, int(round(rng.uniform(0.6, 1.0) * seq_len)))
-        # n bursts of length >= 1 always cover n events; keep the first n.
+        buy_weights = weights
+        if stale_interest:  # interest drift: one interest ends at 60 % of the stream
+            stale = rng.integers(k)
+            stale_topic[u] = topics[stale]
+            buy_weights = np.where(np.arange(k) == stale, 0.0, weights)
+            buy_weights = buy_weights / buy_weights.sum()
+        # n bursts of length >= 1 always cover n events; keep the first n. Bursts that start
+        # after 60 % of the stream draw their topic from the live interests only.
         lengths = rng.geometric(1.0 / BURST_MEAN, size=n)
-        stream = np.repeat(rng.choice(topics, size=n, p=weights), lengths)[:n]
+        late = (np.cumsum(lengths) - lengths) >= int(0.6 * n)
+        burst_topics = np.where(late, rng.choice(topics, size=n, p=buy_weights),
+                                rng.choice(topics, size=n, p=weights))
+        stream = np.repeat(burst_topics, lengths)[:n]
         noise = rng.random(n) < NOISE
         stream[noise] = rng.integers(num_topics, size=int(noise.sum()))
         streams.append(stream)
-        buy_topic[u] = rng.choice(topics, p=weights)
+        pi_buy[u, topics] = buy_weights
+        buy_topic[u] = rng.choice(topics, p=buy_weights)
 
     # Items for every page view and purchase: one draw per topic, P(i | t).
     sizes = np.array([len(s) for s in streams])
@@ -136,7 +157,7 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
     users = np.repeat(np.arange(num_users), per)
     items = np.concatenate([positives[:, None], negs], axis=1).ravel()
     labels = np.tile(np.r_[1, np.zeros(negatives, dtype=np.int64)], num_users)
-    q = pi[users, item_topic[items]] * p_in_topic[items]
+    q = pi_buy[users, item_topic[items]] * p_in_topic[items]
     true_prob = q / (q + negatives * pop[items])
     hist_i = [(h + ITEM_OFFSET).astype(np.int64) for h in hist_items]
     hist_c = [(item_topic[h] + CATEGORY_OFFSET).astype(np.int64) for h in hist_items]
@@ -154,6 +175,7 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
         TRUE_PROB: true_prob,
         "user_interests": [interest_ids[u] for u in users],
         "user_interest_weights": [interest_weights[u] for u in users],
+        "stale_interest": np.where(stale_topic[users] >= 0, stale_topic[users] + CATEGORY_OFFSET, -1),
     })
 
     train, val, test = split_by_user(frame, "user_id", ratios=(0.7, 0.15, 0.15), seed=seed)
