@@ -184,3 +184,12 @@ def test_nrt_loop_with_redis(splits, tmp_path, redis_client):
 
     _nrt_replay(splits, tmp_path, RedisStateStore(redis_client, prefix="t:"))
     assert len(redis_client.keys("t:*")) == 4
+
+
+def test_onnx_export_of_serving_indices(splits, tmp_path):
+    """SUM's recurrent graph converts (TF while-loop -> ONNX Loop); to_onnx itself checks
+    onnxruntime against the SavedModel (<= 1e-4) before the file appears."""
+    model = SUM(_config(), splits[0].vocab)
+    path = export.save(model, str(tmp_path / "sum"))
+    out = export.to_onnx(path, str(tmp_path / "sum.onnx"))
+    assert os.path.getsize(out) > 0
