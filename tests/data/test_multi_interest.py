@@ -149,5 +149,9 @@ def test_stale_interest_is_never_purchased_and_only_old():
                            for h, s in zip(positives["hist_category_ids"], positives["stale_interest"])])
     print(f"stale interest share: early {early_share:.3f}, late {late_share:.3f}")
     assert late_share < early_share / 4
+    # one of the four negatives per user is an impression from the ended interest
+    negatives = f[f["label"] == 0]
+    per_user = (negatives["category_id"] == negatives["stale_interest"]).groupby(negatives["user_id"]).sum()
+    assert (per_user >= 1).all()
     without = multi_interest(seed=4, num_users=50, stale_interest=False).frame
     assert (without["stale_interest"] == -1).all()

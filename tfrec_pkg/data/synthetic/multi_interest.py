@@ -26,13 +26,17 @@ categories 100 + t; everything is int64):
   the stale interest, renormalised), independent of the most recent burst, then
   i ~ P(i | t) (no noise). ``negatives`` negative items follow
   by global popularity ``pop`` (never the positive; with replacement), as in the paper's 1:4
-  setup. The user's 1 + ``negatives`` rows share one history: the last ``max_history`` page
+  setup, except that ``stale_negatives`` (default 1) of them are impressions from the user's
+  ended interest that were not bought (i ~ P(i | stale topic)), like the Display Ads set's
+  non-click impression negatives (SUM Appendix A.1). The user's 1 + ``negatives`` rows share one history: the last ``max_history`` page
   views before the purchase.
 * the true probability of each row is the posterior that the candidate is the purchase,
   given the user's true interests. With ``q_u(i) = sum_t pi_buy(t) P(i | t)`` and the prior
   ``1 / (1 + negatives)`` of a row being the positive:
 
-      true_prob = q_u(i) / (q_u(i) + negatives * pop(i))
+      true_prob = q_u(i) / (q_u(i) + (negatives - s) * pop(i) + s * P(i | stale topic))
+
+  with ``s = stale_negatives`` negatives per user drawn from the ended interest (see below).
 
   Labels are exact (1 positive, ``negatives`` zeros per user), so the per-user AUC of
   ``true_prob`` is the Bayes-optimal gAUC. A model sees the interests only through the
@@ -79,7 +83,8 @@ def sum_specs(max_history: int) -> list[FeatureSpec]:
 
 def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int = 20,
                    seq_len: int = 100, max_history: int = 50, negatives: int = 4, seed: int = 0,
-                   stale_interest: bool = True, progress: bool | None = None) -> SyntheticData:
+                   stale_interest: bool = True, stale_negatives: int = 1,
+                   progress: bool | None = None) -> SyntheticData:
     """Generate the data set described in the module docstring.
 
     ``progress=None`` shows a progress bar when the data set is large (>= 1M page views).
@@ -151,6 +156,14 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
     # Negatives by global popularity (sampler ids are item + 1: id 0 is its padding).
     sampler = PopularitySampler(np.concatenate([[0.0], pop]), seed=int(rng.integers(2**31)))
     negs = sampler.sample(positives + 1, negatives) - 1
+    # Impressions from the ended interest that were not bought (hard negatives, like the
+    # Display Ads set's non-click impressions): the first ``stale_negatives`` slots.
+    s_neg = min(stale_negatives, negatives) if stale_interest else 0
+    for t in range(num_topics):
+        rows = np.flatnonzero(stale_topic == t)
+        if s_neg and len(rows):
+            negs[rows, :s_neg] = rng.choice(topic_items[t], size=(len(rows), s_neg),
+                                            p=p_in_topic[topic_items[t]])
 
     # 1 + negatives rows per user: the positive first, then its negatives.
     per = 1 + negatives
@@ -158,7 +171,10 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
     items = np.concatenate([positives[:, None], negs], axis=1).ravel()
     labels = np.tile(np.r_[1, np.zeros(negatives, dtype=np.int64)], num_users)
     q = pi_buy[users, item_topic[items]] * p_in_topic[items]
-    true_prob = q / (q + negatives * pop[items])
+    # each negative slot's density at the item: popularity, or P(i | stale topic) for the
+    # stale-impression slots
+    stale_density = np.where(item_topic[items] == stale_topic[users], p_in_topic[items], 0.0)
+    true_prob = q / (q + (negatives - s_neg) * pop[items] + s_neg * stale_density)
     hist_i = [(h + ITEM_OFFSET).astype(np.int64) for h in hist_items]
     hist_c = [(item_topic[h] + CATEGORY_OFFSET).astype(np.int64) for h in hist_items]
     interest_ids = [(t + CATEGORY_OFFSET).astype(np.int64) for t in interests]
