@@ -24,8 +24,9 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
         model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
     callbacks = []
     val = None
+    group = getattr(model, "example_group_size", 1)  # e.g. 1 positive + 4 negatives per softmax
     if val_split is not None:
-        val = val_split.dataset(max(batch_size, 1024), shuffle=False)
+        val = val_split.dataset(max(batch_size, 1024), shuffle=False, group_size=group)
         monitor = getattr(model, "early_stopping_monitor", "val_total_loss")
         mode = "max" if "auc" in monitor or "ndcg" in monitor or "mrr" in monitor else "min"
         callbacks.append(tf.keras.callbacks.EarlyStopping(
@@ -34,5 +35,5 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
         callbacks.append(tf.keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, "backup")))
     if tensorboard_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(tensorboard_dir))
-    return model.fit(train_split.dataset(batch_size, shuffle=True, seed=seed), validation_data=val,
+    return model.fit(train_split.dataset(batch_size, shuffle=True, seed=seed, group_size=group), validation_data=val,
                      epochs=epochs, callbacks=callbacks, verbose=verbose)

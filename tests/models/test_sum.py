@@ -193,3 +193,19 @@ def test_onnx_export_of_serving_indices(splits, tmp_path):
     path = export.save(model, str(tmp_path / "sum"))
     out = export.to_onnx(path, str(tmp_path / "sum.onnx"))
     assert os.path.getsize(out) > 0
+
+
+def test_softmax_loss_option_trains_on_whole_groups(splits):
+    """The public code's loss: softmax over each positive and its 4 negatives."""
+    train, val, _ = splits
+    model = SUM(_config(loss="softmax"), train.vocab)
+    assert model.example_group_size == 5 and model.loss_names == ("softmax",)
+    batch = next(iter(train.dataset(20, shuffle=True, group_size=5)))
+    labels = batch["label"].numpy().reshape(-1, 5)
+    assert (labels.sum(axis=1) == 1).all() and (labels[:, 0] == 1).all()   # whole groups, positive first
+    from tfrec_pkg.training import train as fit
+
+    history = fit(model, train, val, epochs=1, verbose=0)
+    assert np.isfinite(history.history["softmax"][0])
+    with pytest.raises(ValueError, match="loss must be"):
+        SUMConfig(loss="hinge")

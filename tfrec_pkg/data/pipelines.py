@@ -71,14 +71,27 @@ def _as_list(value, spec: FeatureSpec):
 
 def from_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec], batch_size: int, *,
                label: str | None = LABEL, shuffle: bool = False, seed: int = 0,
-               drop_remainder: bool = False) -> tf.data.Dataset:
-    """In-memory DataFrame -> batched, (optionally) shuffled, prefetched dataset."""
+               drop_remainder: bool = False, group_size: int = 1) -> tf.data.Dataset:
+    """In-memory DataFrame -> batched, (optionally) shuffled, prefetched dataset.
+
+    ``group_size`` > 1 keeps runs of that many consecutive rows together (e.g. a positive and
+    its sampled negatives, for a softmax over each group): groups are shuffled as units and
+    every batch holds whole groups (``batch_size // group_size`` of them), still flat [B, ...].
+    """
     _check_batch(batch_size)
     arrays = frame_to_arrays(frame, specs, label)
+    if group_size > 1:
+        if len(frame) % group_size:
+            raise ValueError(f"group_size={group_size} does not divide the {len(frame)} rows")
+        arrays = {k: v.reshape((-1, group_size) + v.shape[1:]) for k, v in arrays.items()}
+        batch_size = max(1, batch_size // group_size)
     ds = tf.data.Dataset.from_tensor_slices(arrays)
     if shuffle:
-        ds = ds.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+        ds = ds.shuffle(len(frame) // group_size, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if group_size > 1:
+        ds = ds.map(lambda d: {k: tf.reshape(v, tf.concat([[-1], tf.shape(v)[2:]], 0)) for k, v in d.items()})
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def from_files(paths: str | Iterable[str], specs: Sequence[FeatureSpec], batch_size: int, *,

@@ -55,6 +55,10 @@ class SUMConfig(Config):
     debuff_highway: bool = False
     ranker_units: tuple = (128, 64)
     l2: float = 0.0             # lambda of Eq. (13)
+    # "bce": the paper's point-wise loss, Eq. (13). "softmax": the public code's loss, a softmax
+    # over each positive and its ``negatives`` sampled negatives (consecutive rows of a group).
+    loss: str = "bce"
+    negatives: int = 4
     learning_rate: float = 5e-4  # Appendix A.2
     batch_size: int = 256       # Appendix A.2
     epochs: int = 10            # upper bound; early stopping on validation AUC
@@ -62,12 +66,22 @@ class SUMConfig(Config):
     def __post_init__(self):
         if self.user_encoder not in ENCODERS:
             raise ValueError(f"user_encoder must be one of {ENCODERS}, got {self.user_encoder!r}")
+        if self.loss not in ("bce", "softmax"):
+            raise ValueError(f"loss must be 'bce' (Eq. 13) or 'softmax', got {self.loss!r}")
 
 
 class SUM(RecModel):
     config_class = SUMConfig
-    loss_names = ("bce",)
     early_stopping_monitor = "val_auc"
+
+    @property
+    def loss_names(self):
+        return (self.config.loss,)
+
+    @property
+    def example_group_size(self) -> int:
+        """Rows the training pipeline keeps together: 1 + negatives for the softmax loss."""
+        return 1 + self.config.negatives if self.config.loss == "softmax" else 1
 
     def __init__(self, config: SUMConfig | None = None, vocab=None, name=None):
         config = config or SUMConfig()
@@ -147,8 +161,13 @@ class SUM(RecModel):
 
     def loss_terms(self, features, training=False):
         logits = self.logits(self.map_ids(features), training)
-        return {"bce": self.task(labels=features["label"][:, None], predictions=logits[:, None],
-                                 training=training)}
+        bce = self.task(labels=features["label"][:, None], predictions=logits[:, None], training=training)
+        if self.config.loss == "bce":
+            return {"bce": bce}
+        g = self.example_group_size  # softmax over each positive and its negatives
+        labels = tf.reshape(features["label"], [-1, g])
+        return {"softmax": tf.nn.softmax_cross_entropy_with_logits(
+            labels / tf.reduce_sum(labels, -1, keepdims=True), tf.reshape(logits, [-1, g]))}
 
     # --- incremental serving -----------------------------------------------------------
     def _ensure_built(self):

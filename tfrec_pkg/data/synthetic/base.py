@@ -30,12 +30,15 @@ class Split:
     group: str = "user_id"
     items: pd.DataFrame | None = None  # every item with its side features (ranking protocols)
 
-    def dataset(self, batch_size: int = 256, shuffle: bool | None = None, seed: int = 0):
-        """tf.data pipeline of feature dicts + "label". Training data is shuffled by default."""
+    def dataset(self, batch_size: int = 256, shuffle: bool | None = None, seed: int = 0,
+                group_size: int = 1):
+        """tf.data pipeline of feature dicts + "label". Training data is shuffled by default;
+        ``group_size`` keeps runs of consecutive rows together (see ``pipelines.from_frame``)."""
         from tfrec_pkg.data.pipelines import from_frame
 
         shuffle = (self.name == "train") if shuffle is None else shuffle
-        return from_frame(self.frame, self.specs, batch_size, label=self.label, shuffle=shuffle, seed=seed)
+        return from_frame(self.frame, self.specs, batch_size, label=self.label, shuffle=shuffle, seed=seed,
+                          group_size=group_size)
 
     @property
     def labels(self) -> np.ndarray:
