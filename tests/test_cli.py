@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 TFREC = [sys.executable, "-m", "tfrec_pkg.cli"]
 

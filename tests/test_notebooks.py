@@ -1,5 +1,4 @@
 """Every notebook in notebooks/ runs top to bottom (small sizes: TFREC_NOTEBOOK_SMALL=1)."""
-import os
 from pathlib import Path
 
 import nbformat

@@ -10,7 +10,8 @@ a *User Encoder* that is updated one event at a time, and a *User-Item Ranker*.
 
 Reading of the paper: behaviours and candidates share the item/category embeddings and the
 projection (the Taobao setting, where both are items). The trainable scalars alpha and beta
-carry no L2 (public code); lambda applies to embeddings and dense kernels.
+carry no L2 (public code); lambda applies to the embeddings, the projection and the
+ranker (the encoder cell is not regularised; lambda = 0 by default, as the paper suggests).
 
 The baselines sharing the ranker are configs of the same model (``user_encoder``):
 "gru" (GRU), "rum" (RUM writing + Eq. 9 reading), "attmerge" (AttMerge, non-sequential).
@@ -31,7 +32,7 @@ import tensorflow_recommenders as tfrs
 
 from tfrec_pkg.config import Config
 from tfrec_pkg.data.synthetic.multi_interest import sum_specs
-from tfrec_pkg.features import FeatureSpec, signature
+from tfrec_pkg.features import FeatureSpec
 from tfrec_pkg.layers.sum_cell import SUMCell, SUMReader
 from tfrec_pkg.layers.user_encoders import AttentiveMerge, FirstChannelReader, GRUUserCell
 from tfrec_pkg.models.base import RecModel, dense_stack
