@@ -73,7 +73,7 @@ class RecModel(tfrs.Model):
         (0 padding, 1 OOV); other features (and the label) pass through unchanged."""
         out = dict(features)
         for spec in self.feature_spec:
-            if spec.vocabulary is not None:
+            if spec.vocabulary is not None and spec.name in features:  # serving may send a subset
                 out[spec.name] = self.lookups[spec.vocabulary](features[spec.name])
         return out
 

@@ -2,3 +2,4 @@
 from tfrec_pkg.data.synthetic.base import Split, SyntheticData  # noqa: F401
 from tfrec_pkg.data.synthetic.ctr import ctr_with_history  # noqa: F401
 from tfrec_pkg.data.synthetic.multi_interest import multi_interest, sum_specs  # noqa: F401
+from tfrec_pkg.data.synthetic.providers import ipsrec_specs, providers  # noqa: F401
