@@ -25,7 +25,7 @@ def run_model(name: str, quick: bool = False, seed: int = 0, verbose="auto") -> 
     row = evaluate(model, test_split, entry.protocol, name=name).iloc[0].to_dict()
     if entry.protocol == "pointwise":
         best = test_split.bayes_optimal()
-        row["bayes_auc"] = best["auc"]
+        row["bayes_auc"], row["bayes_gauc"] = best["auc"], best["gauc"]
         row["auc_lift_ratio"] = (row["auc"] - 0.5) / (best["auc"] - 0.5)
     row.update(train_examples=len(train_split), train_seconds=round(train_seconds, 1),
                total_seconds=round(time.perf_counter() - start, 1))
