@@ -10,6 +10,7 @@ import tfrec_pkg  # noqa: F401
 from tfrec_pkg.data.pipelines import frame_to_arrays
 from tfrec_pkg.data.synthetic import ipsrec_specs, providers
 from tfrec_pkg.evaluation import metrics
+from synthetic_test_utils import assert_deterministic_by_seed
 
 SMALL = dict(num_users=150, num_items=200, num_providers=20, num_topics=5, seq_len=12, max_len=6)
 SCALARS = ["user_id", "item_id", "provider_id", "timestamp", "label", "true_prob", "true_rank",
@@ -25,12 +26,7 @@ def data():
 
 def test_deterministic_by_seed():
     a, b, c = providers(seed=3, **SMALL), providers(seed=3, **SMALL), providers(seed=4, **SMALL)
-    pd.testing.assert_frame_equal(a.frame[SCALARS], b.frame[SCALARS])
-    for col in LISTS:
-        assert all(np.array_equal(x, y) for x, y in zip(a.frame[col], b.frame[col]))
-    np.testing.assert_array_equal(a.split_of, b.split_of)
-    pd.testing.assert_frame_equal(a.items, b.items)
-    assert not a.frame["item_id"].equals(c.frame["item_id"])
+    assert_deterministic_by_seed(a, b, c, SCALARS, LISTS)
 
 
 def test_specs_and_split_datasets():
