@@ -74,14 +74,14 @@ def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
 
     serve = model.serving_signatures()["serving_default"]
     examples = next(iter(train_split.dataset(256, shuffle=False)))
-    spec_names = [s.name for s in model.feature_spec]
-    b256 = {k: examples[k] for k in spec_names}
+    request = model.serving_request({s.name: examples[s.name].numpy() for s in model.feature_spec})
+    b256 = {k: tf.constant(v) for k, v in request.items()}
     b1 = {k: v[:1] for k, v in b256.items()}
     calls = 50 if quick else 300
-    p50_1, p99_1 = latency(serve, b1, calls)
-    p50_256, p99_256 = latency(serve, b256, calls)
+    p50_1, p99_1 = latency(lambda b: serve(**b), b1, calls)
+    p50_256, p99_256 = latency(lambda b: serve(**b), b256, calls)
     extra = entry.bench(model, quick) if entry.bench else {}
-    rest = rest_latency(model, {k: v.numpy() for k, v in b256.items()}, 50 if quick else 200)
+    rest = rest_latency(model, request, 50 if quick else 200)
     flops = matmul_flops()
     return {"model": name, "train_examples_per_s": round(train_eps), "batch": batch_size,
             "serve_b1_p50_ms": round(p50_1, 3), "serve_b1_p99_ms": round(p99_1, 3),

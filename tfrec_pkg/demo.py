@@ -33,7 +33,7 @@ def run_model(name: str, quick: bool = False, seed: int = 0, verbose="auto") -> 
 
 
 def run(models=("all",), quick: bool = False, seed: int = 0, verbose="auto") -> pd.DataFrame:
-    names = registry.names() if "all" in models else list(models)
+    names = [n for n in registry.names() if registry.entry(n).in_demo] if "all" in models else list(models)
     rows = []
     for name in names:
         print(f"== {name}: planted data -> fit -> evaluate", flush=True)

@@ -52,7 +52,7 @@ def sample_features(model, batch: int = 2) -> dict[str, np.ndarray]:
         else:
             arr = np.zeros((batch,) + spec.shape, dtype=spec.np_dtype)
         out[spec.name] = arr
-    return out
+    return model.serving_request(out)
 
 
 def save(model, base_dir: str, version: int | None = None, overwrite: bool = False,

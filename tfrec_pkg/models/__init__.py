@@ -35,4 +35,24 @@ registry.register("sum", SUM, SUMConfig, _sum_data, protocol="pointwise",
                   description="SUM: multi-interest sequential user matrix with incremental serving",
                   bench=update_state_bench, planted={"learning_rate": 3e-3})
 
-__all__ = ["RecModel", "BaseModel", "BaseModelConfig", "SUM", "SUMConfig", "get", "names", "entry", "registry"]
+from tfrec_pkg.models.baselines.gru4rec import GRU4Rec, GRU4RecConfig  # noqa: E402
+from tfrec_pkg.models.ipsrec import IPSRec, IPSRecConfig  # noqa: E402
+from tfrec_pkg.models.next_item_bench import next_item_bench  # noqa: E402
+
+
+def _providers_data(config, quick=False, seed=0):
+    from tfrec_pkg.data.synthetic import providers
+
+    return providers(num_users=600 if quick else 1500, seq_len=30, max_len=config.max_len, seed=seed)
+
+
+# Planted sequences are 30 events long: the paper's max length for short-sequence data (20).
+registry.register("ipsrec", IPSRec, IPSRecConfig, _providers_data, protocol="full_ranking",
+                  description="IPSRec-S: item-provider co-learning (SASRec = use_provider=False)",
+                  bench=next_item_bench, planted={"max_len": 20})
+registry.register("gru4rec", GRU4Rec, GRU4RecConfig, _providers_data, protocol="full_ranking",
+                  description="GRU4Rec (RecBole form): IPSRec's recurrent baseline",
+                  planted={"max_len": 20}, in_demo=False)
+
+__all__ = ["RecModel", "BaseModel", "BaseModelConfig", "SUM", "SUMConfig", "IPSRec", "IPSRecConfig",
+           "GRU4Rec", "GRU4RecConfig", "get", "names", "entry", "registry"]

@@ -158,6 +158,11 @@ class RecModel(tfrs.Model):
         return {"serving_default": serving_default.get_concrete_function(),
                 "serving_indices": serving_indices.get_concrete_function()}
 
+    def serving_request(self, features: dict) -> dict:
+        """The ``serving_default`` request for these raw features (numpy). Models whose default
+        signature takes other inputs (e.g. top-k models: histories + k) override it."""
+        return features
+
     def example_batch(self, batch_size: int = 2) -> dict[str, tf.Tensor]:
         """A batch of padding/OOV inputs that builds every variable without real data."""
         out = {}

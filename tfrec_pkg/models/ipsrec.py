@@ -23,7 +23,9 @@ LayerNorm + dropout, as in the reference code).
 * ``use_provider=False`` is SASRec (item stream only, causal mask, no contrastive term);
   ``contrastive_weight=0`` is "w/o CL" (Table 3).
 
-Not implemented yet (issue notes): the sampled-softmax / log-Q mode for ~1M-item catalogues.
+Scoring over the item table, the item loss (full softmax by default, or in-batch sampled
+softmax with log-Q correction for ~1M-item catalogues), validation MRR@10, top-k serving and
+``recommend`` are shared with the other next-item models (:mod:`tfrec_pkg.models.next_item`).
 """
 from __future__ import annotations
 
@@ -31,46 +33,38 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfrec_pkg.config import Config
 from tfrec_pkg.data.synthetic.providers import ipsrec_specs
-from tfrec_pkg.evaluation.metrics import MRRAtK
-from tfrec_pkg.features import FeatureSpec, signature
+from tfrec_pkg.features import FeatureSpec
 from tfrec_pkg.layers.co_attention import CoAttentionFusion
 from tfrec_pkg.layers.transformer import (TransformerEncoder, aligned_causal_mask, causal_mask,
                                           normal_init, plain_causal_mask)
-from tfrec_pkg.models.base import RecModel
+from tfrec_pkg.models.next_item import NextItemConfig, NextItemModel
 
 
 @dataclasses.dataclass
-class IPSRecConfig(Config):
+class IPSRecConfig(NextItemConfig):
     stream: str = "single"          # "single" (IPSRec-S) | "cross" (IPSRec-C)
     mask: str = "aligned"           # IPSRec-S: "aligned" | "plain_causal" (reference)
     direction: str = "cross"        # IPSRec-C co-attention: "cross" | "reference"
     use_provider: bool = True       # False: SASRec
     contrastive_weight: float = 0.1
     temperature: float = 1.0
-    max_len: int = 50
-    hidden: int = 64
     inner: int = 256
     num_layers: int = 2
     heads: int = 2
     dropout: float = 0.5
-    top_k_max: int = 100            # largest k a serving request may ask for
-    learning_rate: float = 1e-3
-    batch_size: int = 256
-    epochs: int = 50                # upper bound; early stopping on validation MRR@10
 
     def __post_init__(self):
+        super().__post_init__()
         for name, allowed in (("stream", ("single", "cross")), ("mask", ("aligned", "plain_causal")),
                               ("direction", ("cross", "reference"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
 
-class IPSRec(RecModel):
+class IPSRec(NextItemModel):
     config_class = IPSRecConfig
     loss_names = ("ce", "infonce")
-    early_stopping_monitor = "val_mrr_at_10"  # the reference's model selection (patience 10)
 
     def __init__(self, config: IPSRecConfig | None = None, vocab=None, name=None):
         config = config or IPSRecConfig()
@@ -91,7 +85,6 @@ class IPSRec(RecModel):
         enc = dict(num_layers=c.num_layers, hidden=c.hidden, heads=c.heads, inner=c.inner,
                    dropout=c.dropout, attention_dropout=c.dropout)
         self.encoder = TransformerEncoder(**enc, name="encoder")
-        self.mrr = MRRAtK(10)  # validation MRR@10 over the full item table, for early stopping
         if c.use_provider and c.stream == "cross":
             self.provider_encoder = TransformerEncoder(**enc, name="provider_encoder")
             self.fusion = CoAttentionFusion(c.hidden, c.heads, c.inner, c.dropout, direction=c.direction,
@@ -101,10 +94,6 @@ class IPSRec(RecModel):
     def feature_spec(self) -> list[FeatureSpec]:
         specs = [s for s in ipsrec_specs(self.config.max_len) if s.name != "user_id"]
         return specs if self.config.use_provider else [s for s in specs if "provider" not in s.name]
-
-    @property
-    def history_spec(self) -> list[FeatureSpec]:
-        return [s for s in self.feature_spec if s.name.startswith("hist_")]
 
     # --- encoding (index features) -------------------------------------------------------
     def _tokens(self, ids, embedding, position, segment, training):
@@ -133,90 +122,13 @@ class IPSRec(RecModel):
             h_i, h_p = self.fusion(h_i, h_p, valid, training=training)
         return tf.gather(h_i, last, batch_dims=1), tf.gather(h_p, last, batch_dims=1)   # Eqs. (5), (12)
 
-    def all_item_scores(self, u):
-        """u . E_item^T over the whole item table [B, V] (padding and OOV rows -inf)."""
-        scores = tf.matmul(u, self.item_embedding.embeddings, transpose_b=True)
-        reserved = tf.concat([tf.fill([2], float("-inf")), tf.zeros([tf.shape(scores)[1] - 2])], 0)
-        return scores + reserved[None]
-
-    def call_indexed(self, features, training=False):
-        """Score of the target item (``item_id``) for each row: u . e_target."""
-        u, _ = self.user_vectors(features, training)
-        return tf.reduce_sum(u * self.item_embedding(features["item_id"]), -1)
-
     def loss_terms(self, features, training=False):
         idx = self.map_ids(features)
         u, v = self.user_vectors(idx, training)
-        logits = self.all_item_scores(u)
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(idx["item_id"], logits)       # Eq. (13), CE
-        if not training:
-            self.mrr.update_state(tf.one_hot(idx["item_id"], tf.shape(logits)[1]), logits)
+        ce = self.item_loss(u, idx["item_id"], training)                                 # Eq. (13), CE
         if v is None or self.config.contrastive_weight == 0:
             return {"ce": ce, "infonce": tf.zeros_like(ce)}
         return {"ce": ce, "infonce": self.config.contrastive_weight * info_nce(u, v, self.config.temperature)}
-
-    # --- ranking and serving -------------------------------------------------------------
-    def score_candidates(self, features, candidates):
-        idx = self.map_ids(features)
-        u, _ = self.user_vectors(idx)
-        cand = self.lookups["item"](candidates["item_id"])
-        return tf.einsum("bh,bch->bc", u, self.item_embedding(cand))
-
-    def top_k(self, features, k, exclude_seen):
-        """Top-k raw item ids and scores per row; k [B] (<= top_k_max), exclude_seen [B] bool.
-        Entries beyond a row's own k come back as padding id / -inf."""
-        idx = self.map_ids(features)
-        u, _ = self.user_vectors(idx)
-        scores = self.all_item_scores(u)
-        hist = idx["hist_item_ids"]  # scatter the history into a [B, V] mask: O(B L), not O(B L V)
-        rows = tf.broadcast_to(tf.range(tf.shape(hist, out_type=tf.int64)[0])[:, None], tf.shape(hist))
-        seen = tf.scatter_nd(tf.stack([tf.reshape(rows, [-1]), tf.reshape(hist, [-1])], 1),
-                             tf.ones([tf.size(hist)], tf.int32), tf.shape(scores, out_type=tf.int64)) > 0
-        scores = tf.where(seen & exclude_seen[:, None], float("-inf"), scores)
-        k = tf.cast(k, tf.int32)
-        k_max = tf.minimum(tf.reduce_max(k), tf.minimum(self.config.top_k_max, tf.shape(scores)[1] - 2))
-        top = tf.math.top_k(scores, k=k_max)
-        ids = tf.gather(tf.constant(self.vocab["item"].ids, dtype=tf.int64), tf.maximum(top.indices - 2, 0))
-        beyond = tf.range(tf.shape(ids)[1])[None] >= k[:, None]
-        beyond |= tf.math.is_inf(top.values)
-        pad = tf.constant(self.vocab["item"].padding, tf.int64)
-        return tf.where(beyond, pad, ids), tf.where(beyond, float("-inf"), top.values)
-
-    def serving_signatures(self):
-        history = signature(self.history_spec)
-        k = tf.TensorSpec([None], tf.int64, name="k")
-        exclude = tf.TensorSpec([None], tf.bool, name="exclude_seen")
-
-        @tf.function(input_signature=[history, k, exclude])
-        def serving_default(features, k, exclude_seen):
-            ids, scores = self.top_k(features, k, exclude_seen)
-            return {"item_ids": ids, "scores": scores}
-
-        cand = tf.TensorSpec([None, None], tf.int64, name="candidate_item_ids")
-
-        @tf.function(input_signature=[history, cand])
-        def score_candidates(features, candidate_item_ids):
-            return {"scores": self.score_candidates(features, {"item_id": candidate_item_ids})}
-
-        return {"serving_default": serving_default.get_concrete_function(),
-                "score_candidates": score_candidates.get_concrete_function()}
-
-    def recommend(self, histories, k: int = 10, exclude_seen: bool = True):
-        """Top-k per user as a DataFrame (user, rank, item, score). ``histories``: a DataFrame
-        with user_id and the history columns (lists)."""
-        import numpy as np
-        import pandas as pd
-
-        from tfrec_pkg.data.pipelines import frame_to_arrays
-
-        arrays = frame_to_arrays(histories, self.history_spec, label=None)
-        n = len(histories)
-        ids, scores = self.top_k({k_: tf.constant(v) for k_, v in arrays.items()},
-                                 tf.fill([n], tf.constant(k, tf.int64)), tf.fill([n], exclude_seen))
-        ids, scores = ids.numpy(), scores.numpy()
-        users = histories["user_id"].to_numpy() if "user_id" in histories else np.arange(n)
-        return pd.DataFrame({"user": np.repeat(users, ids.shape[1]), "rank": np.tile(np.arange(1, ids.shape[1] + 1), n),
-                             "item": ids.ravel(), "score": scores.ravel()})
 
 
 def info_nce(u, v, temperature: float = 1.0):

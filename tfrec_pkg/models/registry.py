@@ -22,6 +22,8 @@ class Entry:
     # config changes for the planted data (e.g. a learning rate for a 100x smaller data set
     # than the paper's); the config class keeps the paper's defaults
     planted: dict = dataclasses.field(default_factory=dict)
+    # run by `tfrec demo` (baselines that only serve claim checks stay out of it)
+    in_demo: bool = True
 
     def planted_config(self):
         """The config used on this model's planted data (demo, claims, bench, export)."""
@@ -33,10 +35,11 @@ _REGISTRY: dict[str, Entry] = {}
 
 def register(name: str, model_class: type, config_class: type, data: Callable,
              protocol: str = "pointwise", description: str = "", bench: Callable | None = None,
-             planted: dict | None = None) -> None:
+             planted: dict | None = None, in_demo: bool = True) -> None:
     if name in _REGISTRY and _REGISTRY[name].model_class is not model_class:
         raise ValueError(f"model name {name!r} is already registered to {_REGISTRY[name].model_class}")
-    _REGISTRY[name] = Entry(name, model_class, config_class, data, protocol, description, bench, planted or {})
+    _REGISTRY[name] = Entry(name, model_class, config_class, data, protocol, description, bench, planted or {},
+                             in_demo)
 
 
 def entry(name: str) -> Entry:

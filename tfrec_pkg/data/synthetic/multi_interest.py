@@ -22,16 +22,21 @@ categories 100 + t; everything is int64):
   *when* a behaviour happened: the order-free AttMerge cannot tell it from a live interest,
   a single-vector GRU keeps mostly the last bursts, a multi-channel sequential state can hold
   every live interest (the paper's motivation, Sec. 1 and Fig. 6's evolving user A).
-* purchase (one per user, after all page views): a topic t ~ pi_buy drawn afresh (pi_u without
-  the stale interest, renormalised), independent of the most recent burst, then
-  i ~ P(i | t) (no noise). ``negatives`` negative items follow
+* purchase (one per user, after all page views): with probability ``recency`` (default 0.3)
+  the topic of the most recent burst t_last (unless that burst is of the ended interest,
+  possible in short streams) ("the most recent event usually plays the most
+  important role for the next item prediction", SUM Sec. 4.3, the highway channel's reason),
+  otherwise a topic t ~ pi_buy drawn afresh (pi_u without the stale interest, renormalised),
+  then i ~ P(i | t) (no noise). So the purchase comes from one of the user's live interests,
+  not necessarily the most recent one. ``negatives`` negative items follow
   by global popularity ``pop`` (never the positive; with replacement), as in the paper's 1:4
   setup, except that ``stale_negatives`` (default 1) of them are impressions from the user's
   ended interest that were not bought (i ~ P(i | stale topic)), like the Display Ads set's
   non-click impression negatives (SUM Appendix A.1). The user's 1 + ``negatives`` rows share one history: the last ``max_history`` page
   views before the purchase.
 * the true probability of each row is the posterior that the candidate is the purchase,
-  given the user's true interests. With ``q_u(i) = sum_t pi_buy(t) P(i | t)`` and the prior
+  given the user's true interests and last burst. With
+  ``q_u(i) = recency P(i | t_last) + (1 - recency) sum_t pi_buy(t) P(i | t)`` and the prior
   ``1 / (1 + negatives)`` of a row being the positive:
 
       true_prob = q_u(i) / (q_u(i) + (negatives - s) * pop(i) + s * P(i | stale topic))
@@ -83,7 +88,7 @@ def sum_specs(max_history: int) -> list[FeatureSpec]:
 
 def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int = 20,
                    seq_len: int = 100, max_history: int = 50, negatives: int = 4, seed: int = 0,
-                   stale_interest: bool = True, stale_negatives: int = 1,
+                   stale_interest: bool = True, stale_negatives: int = 1, recency: float = 0.3,
                    progress: bool | None = None) -> SyntheticData:
     """Generate the data set described in the module docstring.
 
@@ -98,6 +103,8 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
     if seq_len < 1 or max_history < 1 or negatives < 1:
         raise ValueError("seq_len, max_history and negatives must be positive integers, found "
                          f"{seq_len}, {max_history}, {negatives}")
+    if not 0.0 <= recency <= 1.0:
+        raise ValueError(f"recency must be a probability in [0, 1], found {recency}")
     if progress is None:
         progress = num_users * seq_len >= 1_000_000
     rng = np.random.default_rng(seed)
@@ -111,7 +118,8 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
 
     # Users: interests, then a bursty page-view topic stream and one purchase topic each.
     pi = np.zeros((num_users, num_topics))  # dense pi_u (0 outside the interests)
-    pi_buy = np.zeros((num_users, num_topics))  # the purchase's topic distribution
+    pi_buy = np.zeros((num_users, num_topics))  # the purchase topic distribution (recency mixed in)
+    last_topic = np.empty(num_users, dtype=np.int64)  # topic of the most recent burst
     interests, streams, buy_topic = [], [], np.empty(num_users, dtype=np.int64)
     stale_topic = np.full(num_users, -1, dtype=np.int64)
     for u in tqdm(range(num_users), desc="multi_interest", disable=not progress):
@@ -136,11 +144,15 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
         burst_topics = np.where(late, rng.choice(topics, size=n, p=buy_weights),
                                 rng.choice(topics, size=n, p=weights))
         stream = np.repeat(burst_topics, lengths)[:n]
+        last_topic[u] = stream[-1]  # before noise: the burst's topic, not a noise event's
+        # a short stream may end in a burst of the ended interest: no recency pull then
+        pull = recency if buy_weights[topics == last_topic[u]].sum() > 0 else 0.0
         noise = rng.random(n) < NOISE
         stream[noise] = rng.integers(num_topics, size=int(noise.sum()))
         streams.append(stream)
-        pi_buy[u, topics] = buy_weights
-        buy_topic[u] = rng.choice(topics, p=buy_weights)
+        pi_buy[u, topics] = (1.0 - pull) * buy_weights
+        pi_buy[u, last_topic[u]] += pull
+        buy_topic[u] = rng.choice(num_topics, p=pi_buy[u])
 
     # Items for every page view and purchase: one draw per topic, P(i | t).
     sizes = np.array([len(s) for s in streams])

@@ -1,0 +1,56 @@
+"""GRU4Rec (Hidasi et al., ICLR'16) as IPSRec's Table 2 runs it: the RecBole version, a
+next-item baseline trained like IPSRec (full-softmax cross-entropy over the item table,
+validation MRR@10 early stopping) on the same pipeline and protocol.
+
+    e_t = Dropout(E_item[i_t])          (embedding dropout, RecBole ``dropout_prob`` 0.3)
+    h_t = GRU(e_t, h_{t-1})             (hidden 128, one layer)
+    u   = W h_n                         (dense back to the embedding size)
+    score(i) = u . E_item[i]
+
+Histories are left-aligned, so u is read at the last real step n and padded steps after it
+never reach u (no masking needed, which keeps the fused GRU kernel).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+from tfrec_pkg.data.synthetic.providers import ipsrec_specs
+from tfrec_pkg.features import FeatureSpec
+from tfrec_pkg.models.next_item import NextItemConfig, NextItemModel
+
+
+@dataclasses.dataclass
+class GRU4RecConfig(NextItemConfig):
+    gru_units: int = 128
+    dropout: float = 0.3
+
+
+class GRU4Rec(NextItemModel):
+    config_class = GRU4RecConfig
+
+    def __init__(self, config: GRU4RecConfig | None = None, vocab=None, name=None):
+        config = config or GRU4RecConfig()
+        super().__init__(config, vocab or {}, name=name or "gru4rec")
+        self.item_embedding = tf.keras.layers.Embedding(
+            self.vocab["item"].size, config.hidden, name="item_embedding",
+            embeddings_initializer=tf.keras.initializers.GlorotUniform())
+        self.embedding_dropout = tf.keras.layers.Dropout(config.dropout)
+        self.gru = tf.keras.layers.GRU(config.gru_units, return_sequences=True, name="gru")
+        self.output_dense = tf.keras.layers.Dense(config.hidden, name="to_embedding")
+
+    @property
+    def feature_spec(self) -> list[FeatureSpec]:
+        return [s for s in ipsrec_specs(self.config.max_len) if s.name in ("hist_item_ids", "item_id")]
+
+    def user_vectors(self, features, training=False):
+        items = features["hist_item_ids"]
+        last = tf.maximum(tf.reduce_sum(tf.cast(tf.not_equal(items, 0), tf.int32), 1) - 1, 0)
+        h = self.gru(self.embedding_dropout(self.item_embedding(items), training=training), training=training)
+        return self.output_dense(tf.gather(h, last, batch_dims=1)), None
+
+    def loss_terms(self, features, training=False):
+        idx = self.map_ids(features)
+        u, _ = self.user_vectors(idx, training)
+        return {"ce": self.item_loss(u, idx["item_id"], training)}

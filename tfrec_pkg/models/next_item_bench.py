@@ -1,0 +1,117 @@
+"""Next-item benchmarks (IPSRec issue): in one run,
+
+* training sequences/s of IPSRec-S, IPSRec-C and SASRec at L=50, d=64 with 10k and 100k
+  items (full softmax), and their achieved FLOP/s as a fraction of the machine's measured
+  float32 matmul FLOP/s (FLOPs counted analytically, see :func:`train_flops_per_sequence`);
+* top-10 latency (batch 1 and 256) over 100k items with history exclusion;
+* sampled-softmax mode at 1M items: sequences/s and peak memory, next to full softmax at 1M.
+
+Each configuration runs in a fresh subprocess on random full-length histories (speed does not
+depend on the data), so its peak RSS is its own.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+_CHILD = textwrap.dedent("""
+    import json, resource, sys, time
+    import numpy as np
+    import tfrec_pkg
+    import tensorflow as tf
+    from tfrec_pkg.data.vocab import Vocabulary
+    from tfrec_pkg.models.ipsrec import IPSRec, IPSRecConfig
+
+    args = json.loads(sys.argv[1])
+    items, L, batch, steps = args["items"], args["max_len"], args["batch"], args["steps"]
+    vocab = {"item": Vocabulary(np.arange(items), "int64"), "provider": Vocabulary(np.arange(1000), "int64")}
+    config = IPSRecConfig(max_len=L, **args["config"])
+    model = IPSRec(config, vocab)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+    rng = np.random.default_rng(0)
+    n = batch * 8
+    data = {"hist_item_ids": rng.integers(0, items, (n, L)), "hist_provider_ids": rng.integers(0, 1000, (n, L)),
+            "item_id": rng.integers(0, items, n), "provider_id": rng.integers(0, 1000, n)}
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True).repeat().prefetch(2)
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)   # trace + warm up
+    t = time.perf_counter()
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    out = {"seqs_per_s": steps * batch / (time.perf_counter() - t)}
+    if args.get("latency"):
+        sig = model.serving_signatures()["serving_default"]
+        for b in (1, 256):
+            req = {"hist_item_ids": tf.constant(data["hist_item_ids"][:b]),
+                   "hist_provider_ids": tf.constant(data["hist_provider_ids"][:b])}
+            k, ex = tf.fill([b], tf.constant(10, tf.int64)), tf.fill([b], True)
+            for _ in range(5):
+                sig(req, k, ex)
+            times = []
+            for _ in range(args["latency"]):
+                t = time.perf_counter()
+                sig(req, k, ex)["item_ids"].numpy()
+                times.append((time.perf_counter() - t) * 1e3)
+            out[f"top10_b{b}_p50_ms"] = float(np.percentile(times, 50))
+            out[f"top10_b{b}_p99_ms"] = float(np.percentile(times, 99))
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print("RESULT " + json.dumps(out))
+""")
+
+VARIANTS = {"ipsrec_s": {}, "ipsrec_c": {"stream": "cross"}, "sasrec": {"use_provider": False}}
+
+
+def train_flops_per_sequence(variant: str, items: int, L: int = 50, d: int = 64, inner: int = 256,
+                             layers: int = 2, sampled_batch: int | None = None) -> float:
+    """Multiply-add FLOPs (2 per MAC) of one training sequence, forward + backward (x3):
+    per Transformer layer over T tokens: Q, K, V, O projections 8 T d^2, attention scores and
+    mixing 4 T^2 d, FFN 4 T d inner; scoring 2 d V against the item table (V = the batch size
+    in sampled mode). IPSRec-S runs T = 2L; IPSRec-C two encoders of T = L plus one
+    co-attention layer per stream; SASRec one encoder of T = L. Elementwise ops, LayerNorm
+    and softmax are left out (a few % at these sizes)."""
+    def layer(T):
+        return 8 * T * d * d + 4 * T * T * d + 4 * T * d * inner
+
+    encoder = {"ipsrec_s": layers * layer(2 * L), "sasrec": layers * layer(L),
+               "ipsrec_c": 2 * layers * layer(L) + 2 * layer(L)}[variant]
+    scoring = 2 * d * (sampled_batch or items)
+    return 3.0 * (encoder + scoring)
+
+
+def _run(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_len: int = 50) -> dict:
+    args = json.dumps({"items": items, "config": config, "steps": steps, "latency": latency,
+                       "batch": batch, "max_len": max_len})
+    proc = subprocess.run([sys.executable, "-c", _CHILD, args], capture_output=True, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"benchmark child failed ({items} items, {config}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def next_item_bench(model=None, quick: bool = False) -> dict:
+    """The numbers listed in the module docstring (``model`` is unused: every configuration
+    is built in its own process)."""
+    from tfrec_pkg.bench import matmul_flops
+
+    steps = 5 if quick else 20
+    gflops = matmul_flops() / 1e9
+    out = {"bench_matmul_gflops": round(gflops, 1)}
+    for items in (10_000, 100_000):
+        for name, change in VARIANTS.items():
+            r = _run(items, change, steps, latency=(20 if quick else 100) if (items == 100_000 and name == "ipsrec_s") else 0)
+            tag = f"{name}_{items // 1000}k"
+            out[f"{tag}_seqs_per_s"] = round(r["seqs_per_s"])
+            achieved = r["seqs_per_s"] * train_flops_per_sequence(name, items) / 1e9
+            out[f"{tag}_gflops"] = round(achieved, 1)
+            out[f"{tag}_flop_fraction"] = round(achieved / gflops, 3)
+            for key in ("top10_b1_p50_ms", "top10_b1_p99_ms", "top10_b256_p50_ms", "top10_b256_p99_ms"):
+                if key in r:
+                    out[f"ipsrec_s_100k_{key}"] = round(r[key], 2)
+    for loss in ("sampled_softmax", "full_softmax"):
+        r = _run(1_000_000, {"item_loss": loss}, max(2, steps // (1 if loss == "sampled_softmax" else 4)))
+        tag = f"ipsrec_s_1m_{loss.split('_')[0]}"
+        out[f"{tag}_seqs_per_s"] = round(r["seqs_per_s"])
+        out[f"{tag}_peak_rss_mb"] = round(r["peak_rss_mb"])
+    out["ipsrec_s_1m_sampled_over_full_seqs_per_s"] = round(
+        out["ipsrec_s_1m_sampled_seqs_per_s"] / out["ipsrec_s_1m_full_seqs_per_s"], 1)
+    return out
