@@ -108,3 +108,10 @@ def test_export_sample_request_fits_the_top_k_signature(splits, tmp_path):
 def test_bad_item_loss_is_named():
     with pytest.raises(ValueError, match="item_loss must be one of"):
         GRU4RecConfig(item_loss="nce")
+
+
+def test_onnx_export_of_the_index_signature_matches(splits, tmp_path):
+    model = _ipsrec(splits[0].vocab)
+    path = export.save(model, str(tmp_path / "ipsrec"))
+    onnx_path = export.to_onnx(path, str(tmp_path / "ipsrec.onnx"))  # verifies against onnxruntime
+    assert os.path.getsize(onnx_path) > 0

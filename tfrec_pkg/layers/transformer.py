@@ -29,8 +29,9 @@ Readings taken where the paper is open (each documented here and in the config):
   probabilities, LayerNorm epsilon 1e-12, every kernel initialised normal(0, 0.02) (plain
   ``RandomNormal``, not truncated, as ``weight.data.normal_(0, 0.02)``), biases 0, LayerNorm
   gamma 1 / beta 0.
-* GELU is Keras' ``"gelu"``: the exact erf form x * Phi(x) (``approximate=False``), which is
-  what the reference's ``x * 0.5 * (1 + erf(x / sqrt(2)))`` computes.
+* GELU is the exact erf form x * Phi(x), written as the reference's
+  ``x * 0.5 * (1 + erf(x / sqrt(2)))`` (:func:`gelu`): the same function as Keras' ``"gelu"``,
+  but TF lowers that one to Erfc, which ONNX lacks, while Erf converts.
 * Eq. (4) scales by sqrt(d/h): with ``key_dim = hidden // heads`` this is exactly what
   ``tf.keras.layers.MultiHeadAttention`` does (hidden must divide by heads).
 * Sequences are left-aligned: real events at steps 0..n-1, padding (id 0) after them.
@@ -141,7 +142,14 @@ def check_common_args(hidden, heads, inner, dropout, attention_dropout, eps):
         raise ValueError(f"eps must be > 0, got {eps!r}")
 
 
+def gelu(x):
+    """Exact GELU, x Phi(x), in the erf form that converts to ONNX."""
+    return 0.5 * x * (1.0 + tf.math.erf(x / tf.cast(tf.sqrt(2.0), x.dtype)))
+
+
 def resolve_activation(activation):
+    if activation == "gelu":
+        return gelu
     try:
         return tf.keras.activations.get(activation)
     except (ValueError, TypeError) as err:

@@ -141,7 +141,16 @@ class NextItemModel(RecModel):
     def top_k(self, features, k, exclude_seen):
         """Top-k raw item ids and scores per row; k [B] (<= top_k_max), exclude_seen [B] bool.
         Entries beyond a row's own k come back as padding id / -inf."""
-        idx = self.map_ids(features)
+        k = tf.cast(k, tf.int32)
+        indices, values = self.top_indices(self.map_ids(features), tf.reduce_max(k), exclude_seen)
+        ids = tf.gather(tf.constant(self.vocab["item"].ids, dtype=tf.int64), tf.maximum(indices - NUM_RESERVED, 0))
+        beyond = (tf.range(tf.shape(ids)[1])[None] >= k[:, None]) | tf.math.is_inf(values)
+        pad = tf.constant(self.vocab["item"].padding, tf.int64)
+        return tf.where(beyond, pad, ids), tf.where(beyond, float("-inf"), values)
+
+    def top_indices(self, idx, k, exclude_seen):
+        """Top-k item indices and scores on index features; k is capped at top_k_max and at
+        the catalogue size, history items get -inf where ``exclude_seen`` [B] is set."""
         u, _ = self.user_vectors(idx)
         scores = self.all_item_scores(u)
         hist = idx["hist_item_ids"]  # scatter the history into a [B, V] mask: O(B L), not O(B L V)
@@ -149,14 +158,9 @@ class NextItemModel(RecModel):
         seen = tf.scatter_nd(tf.stack([tf.reshape(rows, [-1]), tf.reshape(hist, [-1])], 1),
                              tf.ones([tf.size(hist)], tf.int32), tf.shape(scores, out_type=tf.int64)) > 0
         scores = tf.where(seen & exclude_seen[:, None], float("-inf"), scores)
-        k = tf.cast(k, tf.int32)
-        k_max = tf.minimum(tf.reduce_max(k), tf.minimum(self.config.top_k_max, tf.shape(scores)[1] - NUM_RESERVED))
-        top = tf.math.top_k(scores, k=k_max)
-        ids = tf.gather(tf.constant(self.vocab["item"].ids, dtype=tf.int64), tf.maximum(top.indices - NUM_RESERVED, 0))
-        beyond = tf.range(tf.shape(ids)[1])[None] >= k[:, None]
-        beyond |= tf.math.is_inf(top.values)
-        pad = tf.constant(self.vocab["item"].padding, tf.int64)
-        return tf.where(beyond, pad, ids), tf.where(beyond, float("-inf"), top.values)
+        k = tf.minimum(k, tf.minimum(self.config.top_k_max, tf.shape(scores)[1] - NUM_RESERVED))
+        top = tf.math.top_k(scores, k=k)
+        return top.indices, top.values
 
     def serving_signatures(self):
         history = signature(self.history_spec)
@@ -174,8 +178,17 @@ class NextItemModel(RecModel):
         def score_candidates(features, candidate_item_ids):
             return {"scores": self.score_candidates(features, {"item_id": candidate_item_ids})}
 
+        index_history = signature([s for s in self.index_spec if s.name.startswith("hist_")])
+
+        @tf.function(input_signature=[index_history])
+        def serving_indices(features):  # for ONNX: no hash tables, a fixed k = top_k_max, history excluded
+            n = tf.shape(features["hist_item_ids"])[0]
+            indices, scores = self.top_indices(features, self.config.top_k_max, tf.fill([n], True))
+            return {"item_indices": indices, "scores": scores}
+
         return {"serving_default": serving_default.get_concrete_function(),
-                "score_candidates": score_candidates.get_concrete_function()}
+                "score_candidates": score_candidates.get_concrete_function(),
+                "serving_indices": serving_indices.get_concrete_function()}
 
     def serving_request(self, features: dict) -> dict:
         """serving_default takes the histories plus k and exclude_seen per row."""
