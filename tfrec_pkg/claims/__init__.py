@@ -12,7 +12,8 @@ import pandas as pd
 
 # model name -> module in this package whose ``checks(quick, seed)`` returns Claims
 # modules are named <model>_checks so none shadows a builtin (e.g. `sum`) in this package
-_MODULES = {"base_model": "tfrec_pkg.claims.base_model_checks", "sum": "tfrec_pkg.claims.sum_checks"}
+_MODULES = {"base_model": "tfrec_pkg.claims.base_model_checks", "sum": "tfrec_pkg.claims.sum_checks",
+            "ipsrec": "tfrec_pkg.claims.ipsrec_checks"}
 
 
 @dataclasses.dataclass
