@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# `make claims MODEL=sum`, `make bench MODEL=ipsrec`
+MODEL ?= base_model
 
 .PHONY: demo test claims bench clean
 
@@ -23,10 +25,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
 
 claims: $(STAMP)
-	$(BIN)/tfrec claims base_model
+	$(BIN)/tfrec claims $(MODEL)
 
 bench: $(STAMP)
-	$(BIN)/python tools/bench.py base_model
+	$(BIN)/python tools/bench.py $(MODEL)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -69,17 +69,17 @@ class IPSRec(NextItemModel):
     def __init__(self, config: IPSRecConfig | None = None, vocab=None, name=None):
         config = config or IPSRecConfig()
         super().__init__(config, vocab or {}, name=name or ("ipsrec" if config.use_provider else "sasrec"))
-        c, init = config, normal_init()
+        c = config  # a fresh initializer per table: one shared unseeded instance repeats its values
         self.item_embedding = tf.keras.layers.Embedding(self.vocab["item"].size, c.hidden,
-                                                        embeddings_initializer=init, name="item_embedding")
+                                                        embeddings_initializer=normal_init(), name="item_embedding")
         if c.use_provider:
             self.provider_embedding = tf.keras.layers.Embedding(
-                self.vocab["provider"].size, c.hidden, embeddings_initializer=init, name="provider_embedding")
-        self.item_position = tf.keras.layers.Embedding(c.max_len, c.hidden, embeddings_initializer=init,
+                self.vocab["provider"].size, c.hidden, embeddings_initializer=normal_init(), name="provider_embedding")
+        self.item_position = tf.keras.layers.Embedding(c.max_len, c.hidden, embeddings_initializer=normal_init(),
                                                        name="item_position")
-        self.provider_position = tf.keras.layers.Embedding(c.max_len, c.hidden, embeddings_initializer=init,
+        self.provider_position = tf.keras.layers.Embedding(c.max_len, c.hidden, embeddings_initializer=normal_init(),
                                                            name="provider_position")
-        self.segment = tf.keras.layers.Embedding(2, c.hidden, embeddings_initializer=init, name="segment")
+        self.segment = tf.keras.layers.Embedding(2, c.hidden, embeddings_initializer=normal_init(), name="segment")
         self.input_norm = tf.keras.layers.LayerNormalization(epsilon=1e-12, name="input_norm")
         self.input_dropout = tf.keras.layers.Dropout(c.dropout)
         enc = dict(num_layers=c.num_layers, hidden=c.hidden, heads=c.heads, inner=c.inner,
