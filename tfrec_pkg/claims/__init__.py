@@ -38,6 +38,17 @@ def run(name: str, quick: bool = False, seed: int = 0) -> list[Claim]:
     return importlib.import_module(_MODULES[name]).checks(quick=quick, seed=seed)
 
 
+def paired(results: pd.DataFrame, a: str, b: str, metric: str):
+    """Paired difference of models a and b on ``metric`` over seeds (rows: model, seed):
+    (mean difference, its standard error sd / sqrt(n_seeds), the per-seed differences)."""
+    import numpy as np
+
+    g = results.pivot(index="seed", columns="model", values=metric)
+    diff = (g[a] - g[b]).to_numpy()
+    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
+    return float(diff.mean()), float(se), diff
+
+
 def table(claims: list[Claim]) -> pd.DataFrame:
     return pd.DataFrame([c.row() for c in claims])
 

@@ -10,11 +10,10 @@ is positive in every seed; "within noise" means no more than two standard errors
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec_pkg.claims import Claim
+from tfrec_pkg.claims import Claim, paired
 from tfrec_pkg.evaluation import evaluate
 from tfrec_pkg.training import train
 
@@ -68,13 +67,6 @@ def results(quick: bool = False, seed: int = 0, variants=tuple(VARIANTS)) -> pd.
             print(f"seed {s} {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in rows[-1].items()
                                                   if k in ("hr@10", "ndcg@10")), flush=True)
     return pd.DataFrame(rows)
-
-
-def paired(table: pd.DataFrame, a: str, b: str, metric: str) -> tuple[float, float, np.ndarray]:
-    g = table.pivot(index="seed", columns="model", values=metric)
-    diff = (g[a] - g[b]).to_numpy()
-    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
-    return float(diff.mean()), float(se), diff
 
 
 def checks(quick: bool = False, seed: int = 0, only=None) -> list[Claim]:

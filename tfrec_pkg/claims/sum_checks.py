@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec_pkg.claims import Claim
+from tfrec_pkg.claims import Claim, paired
 from tfrec_pkg.evaluation import metrics
 from tfrec_pkg.evaluation.protocols import predict_split
 from tfrec_pkg.models.sum import SUM, SUMConfig
@@ -94,13 +94,6 @@ def _utilisation(model, split) -> float:
     return float(channel_utilisation(z, lengths, highway=model.config.highway).mean())
 
 
-def _paired(table: pd.DataFrame, a: str, b: str) -> tuple[float, float, np.ndarray]:
-    g = table.pivot(index="seed", columns="model", values="gauc")
-    diff = (g[a] - g[b]).to_numpy()
-    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
-    return float(diff.mean()), float(se), diff
-
-
 def checks(quick: bool = False, seed: int = 0, only=None) -> list[Claim]:
     """Every claim whose models ran (``only`` restricts the variants, see ``results``)."""
     table, util = results(quick=quick, seed=seed, only=only)
@@ -108,7 +101,7 @@ def checks(quick: bool = False, seed: int = 0, only=None) -> list[Claim]:
     claims = []
     ran = set(mean.index)
     for baseline in [b for b in ("GRU", "AttMerge") if b in ran]:
-        d, se, diff = _paired(table, "SUM", baseline)
+        d, se, diff = paired(table, "SUM", baseline, "gauc")
         claims.append(Claim("sum", f"SUM gAUC > {baseline} (mean diff > 2 s.e., every seed)",
                             bool(d > 2 * se and (diff > 0).all()),
                             {"sum_gauc": mean["SUM"], f"{baseline.lower()}_gauc": mean[baseline],
@@ -116,11 +109,11 @@ def checks(quick: bool = False, seed: int = 0, only=None) -> list[Claim]:
     print(table.groupby("model")[["gauc", "logloss", "ndcg@3"]].agg(["mean", "std"]).round(4).to_string())
     if only is not None:
         return claims
-    d, se, diff = _paired(table, "SUM", "RUM")
+    d, se, diff = paired(table, "SUM", "RUM", "gauc")
     claims.append(Claim("sum", "SUM gAUC >= RUM (within 2 s.e.)", bool(d >= -2 * se),
                         {"sum_gauc": mean["SUM"], "rum_gauc": mean["RUM"], "mean_diff": d, "se": se}))
     best_ablation = max(ABLATIONS, key=lambda n: mean[n])
-    d, se, _ = _paired(table, "SUM", best_ablation)
+    d, se, _ = paired(table, "SUM", best_ablation, "gauc")
     claims.append(Claim("sum", "full SUM best or within 2 s.e. of the best ablation (Table 3)",
                         bool(d >= -2 * se),
                         {"sum_gauc": mean["SUM"], "best_ablation": best_ablation,
