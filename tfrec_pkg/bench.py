@@ -115,10 +115,16 @@ def rest_latency(model, sample_batch: dict, calls: int = 200) -> dict:
                 p50, p99 = latency(lambda b: signature(**b), tensors, calls)
                 out[f"inproc_b{n}_p50_ms"], out[f"inproc_b{n}_p99_ms"] = round(p50, 3), round(p99, 3)
                 columns = {k: v.tolist() for k, v in batch.items()}
-                p50, p99 = latency(lambda b: {"x": tf.constant(client.predict(inputs=b))}, columns, calls)
+                p50, p99 = latency(lambda b: _as_tensors(client.predict(inputs=b)), columns, calls)
                 out[f"rest_b{n}_p50_ms"], out[f"rest_b{n}_p99_ms"] = round(p50, 3), round(p99, 3)
                 out[f"rest_over_inproc_b{n}_p50"] = round(out[f"rest_b{n}_p50_ms"] / out[f"inproc_b{n}_p50_ms"], 1)
     return out
+
+
+def _as_tensors(outputs) -> dict:
+    """A REST response (one output, or a dict of named outputs) as tensors, for ``latency``."""
+    items = outputs.items() if isinstance(outputs, dict) else [("output", outputs)]
+    return {k: tf.constant(v) for k, v in items}
 
 
 def append_markdown(row: dict, path: str, command: str) -> None:
