@@ -115,8 +115,7 @@ class NextItemModel(RecModel):
 
     def target_ranks(self, u, target):
         """Pessimistic rank [B] (1 = best; ties count against the target) of each row's target
-        among all items, computed in blocks of rows to bound memory; int32 max for a
-        padding/OOV target."""
+        among all items, computed in blocks of rows to bound memory."""
         table = self.item_embedding.embeddings
         valid = tf.range(tf.shape(table)[0]) >= NUM_RESERVED
         n = tf.shape(u)[0]
@@ -131,9 +130,8 @@ class NextItemModel(RecModel):
             ahead = (scores >= t_score[:, None]) & valid[None]
             return tf.reduce_sum(tf.cast(ahead, tf.int32), 1)
 
-        ranks = tf.maximum(tf.reshape(tf.map_fn(block_ranks, (blocks, t_blocks), fn_output_signature=tf.int32), [-1])[:n], 1)
-        # a padding/OOV target (unseen in training) cannot be ranked among the items: a miss
-        return tf.where(target >= NUM_RESERVED, ranks, tf.int32.max)
+        ranks = tf.map_fn(block_ranks, (blocks, t_blocks), fn_output_signature=tf.int32)
+        return tf.maximum(tf.reshape(ranks, [-1])[:n], 1)
 
     # --- ranking and serving -------------------------------------------------------------
     def score_candidates(self, features, candidates):
