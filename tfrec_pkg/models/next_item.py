@@ -85,13 +85,11 @@ class NextItemModel(RecModel):
         return [s for s in self.feature_spec if s.name.startswith("hist_")]
 
     # --- scoring and losses --------------------------------------------------------------
-    def all_item_scores(self, u, mask_oov: bool = True):
-        """u . E_item^T over the whole item table [B, V]: the padding row -inf, and the OOV row
-        too unless ``mask_oov=False`` (the loss keeps it: a validation target unseen in
-        training is OOV and must get a finite loss, not inf)."""
+    def all_item_scores(self, u):
+        """u . E_item^T over the whole item table [B, V] (padding and OOV rows -inf)."""
         scores = tf.matmul(u, self.item_embedding.embeddings, transpose_b=True)
-        masked = NUM_RESERVED if mask_oov else 1
-        reserved = tf.concat([tf.fill([masked], float("-inf")), tf.zeros([tf.shape(scores)[1] - masked])], 0)
+        reserved = tf.concat([tf.fill([NUM_RESERVED], float("-inf")),
+                              tf.zeros([tf.shape(scores)[1] - NUM_RESERVED])], 0)
         return scores + reserved[None]
 
     def call_indexed(self, features, training=False):
@@ -105,7 +103,7 @@ class NextItemModel(RecModel):
             rank = tf.cast(self.target_ranks(u, target), tf.float32)
             self.mrr.update_state(tf.where(rank <= 10.0, 1.0 / rank, 0.0))
         if self.config.item_loss == "full_softmax":
-            return tf.nn.sparse_softmax_cross_entropy_with_logits(target, self.all_item_scores(u, mask_oov=False))
+            return tf.nn.sparse_softmax_cross_entropy_with_logits(target, self.all_item_scores(u))
         if training:  # count this batch's targets before using them: p(i) > 0 for every candidate
             self.target_counts.scatter_add(tf.IndexedSlices(tf.ones_like(target, tf.float32), target))
         counts = tf.gather(self.target_counts, target) + 1.0
