@@ -1,6 +1,5 @@
 """TransformerBlock / TransformerEncoder and the IPSRec mask helpers
 (tfrec_pkg/layers/transformer.py) against an independent numpy implementation."""
-import math
 
 import numpy as np
 import pytest
@@ -11,49 +10,7 @@ import tensorflow as tf
 from tfrec_pkg.layers.transformer import (TransformerBlock, TransformerEncoder,
                                           aligned_causal_mask, causal_mask, padding_mask,
                                           plain_causal_mask)
-
-EPS = 1e-12
-_erf = np.vectorize(math.erf)
-
-
-# ---------------------------------------------------------------- numpy reference (float64)
-def np_gelu(x):
-    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
-
-
-def np_layer_norm(x, ln):
-    g, b = (w.numpy().astype(np.float64) for w in (ln.gamma, ln.beta))
-    mu = x.mean(-1, keepdims=True)
-    var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return (x - mu) / np.sqrt(var + EPS) * g + b
-
-
-def np_mha(mha, q_in, kv_in, mask):
-    """Multi-head attention with the weights of a tf.keras MultiHeadAttention layer.
-
-    mask [B, Lq, Lk] bool or None; an all-False row attends to its diagonal key only."""
-    w = lambda t: t.numpy().astype(np.float64)  # noqa: E731
-    q = np.einsum("bth,hnd->btnd", q_in, w(mha._query_dense.kernel)) + w(mha._query_dense.bias)
-    k = np.einsum("bsh,hnd->bsnd", kv_in, w(mha._key_dense.kernel)) + w(mha._key_dense.bias)
-    v = np.einsum("bsh,hnd->bsnd", kv_in, w(mha._value_dense.kernel)) + w(mha._value_dense.bias)
-    dk = q.shape[-1]
-    scores = np.einsum("btnd,bsnd->bnts", q, k) / math.sqrt(dk)
-    if mask is not None:
-        mask = np.array(mask, bool)
-        for b, t in zip(*np.nonzero(~mask.any(-1))):
-            mask[b, t, t] = True
-        scores = np.where(mask[:, None], scores, -np.inf)
-    scores = scores - scores.max(-1, keepdims=True)
-    p = np.exp(scores)
-    p = p / p.sum(-1, keepdims=True)
-    o = np.einsum("bnts,bsnd->btnd", p, v)
-    return np.einsum("btnd,ndh->bth", o, w(mha._output_dense.kernel)) + w(mha._output_dense.bias)
-
-
-def np_ffn(ffn, x):
-    w1, b1 = (t.numpy().astype(np.float64) for t in ffn.dense_1.weights)
-    w2, b2 = (t.numpy().astype(np.float64) for t in ffn.dense_2.weights)
-    return np_gelu(x @ w1 + b1) @ w2 + b2
+from numpy_transformer import np_ffn, np_layer_norm, np_mha, randomize
 
 
 def np_block(block, x, mask):
@@ -71,13 +28,6 @@ def np_encoder(enc, x, mask):
     if enc.final_norm is not None:
         x = np_layer_norm(x, enc.final_norm)
     return x
-
-
-def randomize(layer, seed, scale=0.3):
-    """Replace every weight by a random one (the 0.02 init makes attention nearly uniform)."""
-    rng = np.random.default_rng(seed)
-    layer.set_weights([(rng.normal(0, scale, w.shape) + (1.0 if "gamma" in v.name else 0.0))
-                       .astype(np.float32) for v, w in zip(layer.weights, layer.get_weights())])
 
 
 def inputs(b=3, n=5, h=16, seed=0):
