@@ -7,7 +7,8 @@ import pytest
 import tfrec_pkg  # noqa: F401
 
 from tfrec_pkg.data.pipelines import frame_to_arrays
-from tfrec_pkg.data.synthetic import multi_interest, sum_specs
+from tfrec_pkg import specs
+from tfrec_pkg.data.synthetic import multi_interest
 from tfrec_pkg.evaluation import metrics
 from synthetic_test_utils import assert_deterministic_by_seed
 
@@ -28,7 +29,7 @@ def test_deterministic_by_seed():
 
 def test_specs_and_split_datasets():
     data = multi_interest(seed=1, **SMALL)
-    assert data.specs == sum_specs(20)
+    assert data.specs == specs.click_history(20)
     assert [s.name for s in data.specs] == ["user_id", "item_id", "category_id", "hist_item_ids",
                                             "hist_category_ids"]
     for split in data.splits():

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tfrec_pkg.data import pipelines
 from tfrec_pkg.data.synthetic import ctr_with_history
-from tfrec_pkg.data.synthetic.ctr import ctr_specs
+from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
 
 L = 3
@@ -141,7 +141,7 @@ def ctr_frame():
     # raw string ids with leading zeros must survive the CSV round trip
     frame["category_id"] = ["0" + c.replace("cat", "0") for c in frame["category_id"]]
     frame["hist_category_ids"] = [["0" + c.replace("cat", "0") for c in h] for h in frame["hist_category_ids"]]
-    return frame, ctr_specs(4)
+    return frame, specs.click_history(4, category_dtype="string")
 
 
 def _assert_same_examples(got, want, specs):

@@ -8,7 +8,8 @@ import pytest
 import tfrec_pkg  # noqa: F401
 
 from tfrec_pkg.data.pipelines import frame_to_arrays
-from tfrec_pkg.data.synthetic import ipsrec_specs, providers
+from tfrec_pkg import specs
+from tfrec_pkg.data.synthetic import providers
 from tfrec_pkg.evaluation import metrics
 from synthetic_test_utils import assert_deterministic_by_seed
 
@@ -31,7 +32,7 @@ def test_deterministic_by_seed():
 
 def test_specs_and_split_datasets():
     data = providers(seed=1, **SMALL)
-    assert data.specs == ipsrec_specs(6)
+    assert data.specs == specs.next_item(6)
     assert [s.name for s in data.specs] == ["user_id", "hist_item_ids", "hist_provider_ids",
                                             "item_id", "provider_id"]
     assert [s.vocabulary for s in data.specs] == ["user", "item", "provider", "item", "provider"]

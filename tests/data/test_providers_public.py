@@ -10,7 +10,7 @@ import tfrec_pkg  # noqa: F401
 
 from tfrec_pkg.data.datasets.providers_public import (COLUMNS, read_tmall_ijcai16, read_twitch,
                                                       read_wechat, read_with_mapping, to_sequences)
-from tfrec_pkg.data.synthetic import ipsrec_specs
+from tfrec_pkg import specs
 
 TMALL_HEADER = "use_ID,sel_ID,ite_ID,cat_ID,act_ID,time"
 ACTION_HEADER = ("userid,feedid,date_,device,read_comment,comment,like,play,stay,click_avatar,"
@@ -183,7 +183,7 @@ def test_with_mapping_and_sequences(tmp_path):
 
     # to_sequences: one row per event after a user's first, leave-one-out by position.
     data = to_sequences(frame, max_len=4)
-    assert data.specs == ipsrec_specs(4)
+    assert data.specs == specs.next_item(4)
     f = data.frame
     expected_rows, split = [], []
     for user, events in frame.groupby("user_id", sort=True):

@@ -37,9 +37,9 @@ def _batch(split, n=6, positives_only=False):
 
 
 def sum_model_spec():
-    from tfrec_pkg.data.synthetic.multi_interest import sum_specs
+    from tfrec_pkg import specs
 
-    return sum_specs(L)
+    return specs.click_history(L)
 
 
 @pytest.mark.parametrize("changes", [

@@ -33,7 +33,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfrec_pkg.data.synthetic.providers import ipsrec_specs
+from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
 from tfrec_pkg.layers.co_attention import CoAttentionFusion
 from tfrec_pkg.layers.transformer import (TransformerEncoder, aligned_causal_mask, causal_mask,
@@ -92,8 +92,8 @@ class IPSRec(NextItemModel):
 
     @property
     def feature_spec(self) -> list[FeatureSpec]:
-        specs = [s for s in ipsrec_specs(self.config.max_len) if s.name != "user_id"]
-        return specs if self.config.use_provider else [s for s in specs if "provider" not in s.name]
+        inputs = [s for s in specs.next_item(self.config.max_len) if s.name != "user_id"]
+        return inputs if self.config.use_provider else [s for s in inputs if "provider" not in s.name]
 
     # --- encoding (index features) -------------------------------------------------------
     def _tokens(self, ids, embedding, position, segment, training):

@@ -30,8 +30,8 @@ import dataclasses
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from tfrec_pkg import specs
 from tfrec_pkg.config import Config
-from tfrec_pkg.data.synthetic.multi_interest import sum_specs
 from tfrec_pkg.features import FeatureSpec
 from tfrec_pkg.layers.sum_cell import SUMCell, SUMReader
 from tfrec_pkg.layers.user_encoders import AttentiveMerge, FirstChannelReader, GRUUserCell
@@ -123,7 +123,7 @@ class SUM(RecModel):
 
     @property
     def feature_spec(self) -> list[FeatureSpec]:
-        return sum_specs(self.config.max_history)
+        return specs.click_history(self.config.max_history)
 
     @property
     def incremental(self) -> bool:

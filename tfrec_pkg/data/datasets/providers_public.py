@@ -46,7 +46,8 @@ import numpy as np
 import pandas as pd
 
 from tfrec_pkg.data.synthetic.base import SyntheticData
-from tfrec_pkg.data.synthetic.providers import ipsrec_specs, split_labels
+from tfrec_pkg import specs
+from tfrec_pkg.data.synthetic.providers import split_labels
 
 COLUMNS = ["user_id", "item_id", "provider_id", "timestamp"]
 REASONS = ("wrong field count", "missing field", "non-integer value", "unknown value")
@@ -135,7 +136,7 @@ def to_sequences(interactions: pd.DataFrame, max_len: int, min_events: int = 1) 
 
     Leave-one-out by time per user (IPSRec Sec. 3.3): the last row is test, the penultimate
     validation, the rest training; users with fewer than 3 rows (4 interactions) keep them all
-    in train. Columns: the features of :func:`ipsrec_specs`, ``timestamp`` (the target's) and
+    in train. Columns: the features of :func:`tfrec_pkg.specs.next_item`, ``timestamp`` (the target's) and
     ``label`` (always 1). ``items`` holds every item with its provider (the first one seen).
     No ``true_prob``: real data has no known probabilities.
     """
@@ -178,7 +179,7 @@ def to_sequences(interactions: pd.DataFrame, max_len: int, min_events: int = 1) 
     by_pos = frame[["user_id"]].assign(timestamp=pos[rows])
     items, first = np.unique(item, return_index=True)
     item_frame = pd.DataFrame({"item_id": items.astype(np.int64), "provider_id": prov[first]})
-    return SyntheticData(frame, split_labels(by_pos), ipsrec_specs(int(max_len)), group="user_id",
+    return SyntheticData(frame, split_labels(by_pos), specs.next_item(int(max_len)), group="user_id",
                          items=item_frame)
 
 

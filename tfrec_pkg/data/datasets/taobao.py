@@ -24,7 +24,7 @@ Preparation (SUM Appendix A.1):
 The result is a :class:`~tfrec_pkg.data.synthetic.base.SyntheticData` without ``true_prob``
 (real data has no known probabilities), so ``.splits()`` gives train/val/test
 :class:`~tfrec_pkg.data.synthetic.base.Split` objects with vocabularies fitted on train, and the
-features of :func:`~tfrec_pkg.data.synthetic.multi_interest.sum_specs`. Frame columns: the five
+features of :func:`tfrec_pkg.specs.click_history`. Frame columns: the five
 features, ``timestamp`` (the purchase's) and ``label``. The rows of one purchase (positive
 first, then its negatives) share their history arrays, which are read-only views into one array.
 
@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 from tfrec_pkg.data.negatives import PopularitySampler
 from tfrec_pkg.data.sequences import split_by_user
 from tfrec_pkg.data.synthetic.base import SyntheticData
-from tfrec_pkg.data.synthetic.multi_interest import sum_specs
+from tfrec_pkg import specs
 
 BEHAVIORS = ("pv", "buy", "cart", "fav")  # behaviour code = position in this tuple (int8)
 PV, BUY = 0, 1
@@ -133,7 +133,7 @@ def read_taobao(path, max_history: int = 100, negatives: int = 4, min_page_views
     split_of = np.empty(len(frame), dtype="<U5")
     split_of[train.index], split_of[val.index], split_of[test.index] = "train", "val", "test"
     item_frame = pd.DataFrame({"item_id": items.astype(np.int64), "category_id": item_cat})
-    return SyntheticData(frame, split_of, sum_specs(int(max_history)), group="user_id",
+    return SyntheticData(frame, split_of, specs.click_history(int(max_history)), group="user_id",
                          items=item_frame)
 
 

@@ -1,5 +1,5 @@
 """Planted synthetic data sets with known best possible scores (one generator per paper)."""
 from tfrec_pkg.data.synthetic.base import Split, SyntheticData  # noqa: F401
 from tfrec_pkg.data.synthetic.ctr import ctr_with_history  # noqa: F401
-from tfrec_pkg.data.synthetic.multi_interest import multi_interest, sum_specs  # noqa: F401
-from tfrec_pkg.data.synthetic.providers import ipsrec_specs, providers  # noqa: F401
+from tfrec_pkg.data.synthetic.multi_interest import multi_interest  # noqa: F401
+from tfrec_pkg.data.synthetic.providers import providers  # noqa: F401

@@ -27,19 +27,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tfrec_pkg.data.synthetic.base import TRUE_PROB, SyntheticData
-from tfrec_pkg.features import FeatureSpec
+from tfrec_pkg import specs
 
 USER_OFFSET, ITEM_OFFSET = 1_000_000, 500_000
-
-
-def ctr_specs(max_history: int) -> list[FeatureSpec]:
-    return [
-        FeatureSpec("user_id", "int64", vocabulary="user"),
-        FeatureSpec("item_id", "int64", vocabulary="item"),
-        FeatureSpec("category_id", "string", vocabulary="category"),
-        FeatureSpec("hist_item_ids", "int64", (max_history,), vocabulary="item"),
-        FeatureSpec("hist_category_ids", "string", (max_history,), vocabulary="category"),
-    ]
 
 
 def ctr_with_history(num_users: int = 2000, num_items: int = 1000, num_categories: int = 20,
@@ -92,4 +82,4 @@ def ctr_with_history(num_users: int = 2000, num_items: int = 1000, num_categorie
     split_of = np.where(frac < 0.8, "train", np.where(frac < 0.9, "val", "test"))
     items = pd.DataFrame({"item_id": np.arange(num_items, dtype=np.int64) + ITEM_OFFSET,
                           "category_id": cat_names[item_cat]})
-    return SyntheticData(frame, split_of, ctr_specs(max_history), group="user_id", items=items)
+    return SyntheticData(frame, split_of, specs.click_history(max_history, category_dtype="string"), group="user_id", items=items)

@@ -47,7 +47,7 @@ categories 100 + t; everything is int64):
   ``true_prob`` is the Bayes-optimal gAUC. A model sees the interests only through the
   history, so it can approach that value but not beat it (in expectation).
 
-Columns: the five features of :func:`sum_specs`, ``timestamp`` (the purchase's position in
+Columns: the five features of :func:`tfrec_pkg.specs.click_history`, ``timestamp`` (the purchase's position in
 the user's event stream = its number of page views), ``label``, ``true_prob``, and for
 recovery checks ``user_interests`` (the user's interest topics as category ids, heaviest
 first) with ``user_interest_weights`` (pi_u in the same order) and ``stale_interest`` (the
@@ -66,24 +66,13 @@ from tqdm.auto import tqdm
 from tfrec_pkg.data.negatives import PopularitySampler
 from tfrec_pkg.data.sequences import split_by_user
 from tfrec_pkg.data.synthetic.base import TRUE_PROB, SyntheticData
-from tfrec_pkg.features import FeatureSpec
+from tfrec_pkg import specs
 
 USER_OFFSET, ITEM_OFFSET, CATEGORY_OFFSET = 1_000_000, 500_000, 100
 ZIPF_EXPONENT = 0.8  # popularity of the item with popularity rank r is r^-0.8
 BURST_MEAN = 5.0  # mean length of a same-topic burst of page views
 NOISE = 0.1  # share of page views from a uniformly random topic
 MIN_INTERESTS, MAX_INTERESTS = 2, 4
-
-
-def sum_specs(max_history: int) -> list[FeatureSpec]:
-    """Features of the SUM data sets (synthetic and Taobao): target item + page-view history."""
-    return [
-        FeatureSpec("user_id", "int64", vocabulary="user"),
-        FeatureSpec("item_id", "int64", vocabulary="item"),
-        FeatureSpec("category_id", "int64", vocabulary="category"),
-        FeatureSpec("hist_item_ids", "int64", (max_history,), vocabulary="item"),
-        FeatureSpec("hist_category_ids", "int64", (max_history,), vocabulary="category"),
-    ]
 
 
 def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int = 20,
@@ -211,4 +200,4 @@ def multi_interest(num_users: int = 3000, num_items: int = 2000, num_topics: int
     split_of[train.index], split_of[val.index], split_of[test.index] = "train", "val", "test"
     item_frame = pd.DataFrame({"item_id": np.arange(num_items, dtype=np.int64) + ITEM_OFFSET,
                                "category_id": item_topic.astype(np.int64) + CATEGORY_OFFSET})
-    return SyntheticData(frame, split_of, sum_specs(max_history), group="user_id", items=item_frame)
+    return SyntheticData(frame, split_of, specs.click_history(max_history), group="user_id", items=item_frame)

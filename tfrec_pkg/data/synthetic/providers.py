@@ -43,7 +43,7 @@ the penultimate the validation row, and every earlier prefix (targets at positio
 1 .. seq_len - 3) a training row, so training holds exactly ``num_users * (seq_len - 3)`` rows.
 Validation and test histories include the earlier (training) events, as in SASRec.
 
-Columns: the five features of :func:`ipsrec_specs`, ``timestamp``, ``label`` (always 1: every
+Columns: the five features of :func:`tfrec_pkg.specs.next_item`, ``timestamp``, ``label`` (always 1: every
 row is a positive next item, as the ranking protocols expect), ``true_prob``, ``true_rank``,
 ``true_rank_hr10`` and, for recovery checks, ``current_topic`` (z_{t-1}, 0-based),
 ``loyal_providers`` (raw provider ids, heaviest first) and ``loyalty_weights`` (w_u, same order).
@@ -56,7 +56,7 @@ import pandas as pd
 
 from tfrec_pkg.data.sequences import leave_one_out_split
 from tfrec_pkg.data.synthetic.base import TRUE_PROB, SyntheticData
-from tfrec_pkg.features import FeatureSpec
+from tfrec_pkg import specs
 
 USER_OFFSET, ITEM_OFFSET, PROVIDER_OFFSET = 1_000_000, 500_000, 9_000
 ZIPF_EXPONENT = 0.8  # popularity of the item with popularity rank r is r^-0.8
@@ -65,18 +65,6 @@ LOYALTY = 0.5  # share of next items chosen through a loyal provider (the rest: 
 MIN_LOYAL, MAX_LOYAL = 2, 3
 TOP_K = 10  # true_rank_hr10
 _CHUNK = 2048  # rows per block of the [rows, items] true-probability matrix
-
-
-def ipsrec_specs(max_len: int) -> list[FeatureSpec]:
-    """Features of the IPSRec data sets (synthetic and public): item + provider histories and
-    the next item with its provider."""
-    return [
-        FeatureSpec("user_id", "int64", vocabulary="user"),
-        FeatureSpec("hist_item_ids", "int64", (max_len,), vocabulary="item"),
-        FeatureSpec("hist_provider_ids", "int64", (max_len,), vocabulary="provider"),
-        FeatureSpec("item_id", "int64", vocabulary="item"),
-        FeatureSpec("provider_id", "int64", vocabulary="provider"),
-    ]
 
 
 def providers(num_users: int = 2000, num_items: int = 1000, num_providers: int = 100,
@@ -169,7 +157,7 @@ def providers(num_users: int = 2000, num_items: int = 1000, num_providers: int =
     })
     items = pd.DataFrame({"item_id": np.arange(I, dtype=np.int64) + ITEM_OFFSET,
                           "provider_id": item_prov.astype(np.int64) + PROVIDER_OFFSET})
-    return SyntheticData(frame, split_labels(frame), ipsrec_specs(int(max_len)), group="user_id",
+    return SyntheticData(frame, split_labels(frame), specs.next_item(int(max_len)), group="user_id",
                          items=items)
 
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrec_pkg.config import Config
-from tfrec_pkg.data.synthetic.ctr import ctr_specs
+from tfrec_pkg import specs
 from tfrec_pkg.layers.attention import TargetAttentionPooling
 from tfrec_pkg.models.base import RecModel, dense_stack
 
@@ -65,7 +65,7 @@ class BaseModel(RecModel):
 
     @property
     def feature_spec(self):
-        return ctr_specs(self.config.max_history)
+        return specs.click_history(self.config.max_history, category_dtype="string")
 
     def _encode(self, idx, training=False):
         """Index features -> (logits [B], history attention weights [B, L])."""

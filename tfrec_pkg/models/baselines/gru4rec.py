@@ -16,7 +16,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfrec_pkg.data.synthetic.providers import ipsrec_specs
+from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
 from tfrec_pkg.models.next_item import NextItemConfig, NextItemModel
 
@@ -42,7 +42,7 @@ class GRU4Rec(NextItemModel):
 
     @property
     def feature_spec(self) -> list[FeatureSpec]:
-        return [s for s in ipsrec_specs(self.config.max_len) if s.name in ("hist_item_ids", "item_id")]
+        return [s for s in specs.next_item(self.config.max_len) if s.name in ("hist_item_ids", "item_id")]
 
     def user_vectors(self, features, training=False):
         items = features["hist_item_ids"]
