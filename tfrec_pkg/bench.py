@@ -13,6 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfrec_pkg import export
 from tfrec_pkg.models import registry
 
 
@@ -72,9 +73,9 @@ def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     train_eps = steps * batch_size / (time.perf_counter() - t)
 
-    serve = model.serving_signatures()["serving_default"]
+    serve = export.serving_signatures(model)["serving_default"]
     examples = next(iter(train_split.dataset(256, shuffle=False)))
-    request = model.serving_request({s.name: examples[s.name].numpy() for s in model.feature_spec})
+    request = export.serving_request(model, {s.name: examples[s.name].numpy() for s in model.feature_spec})
     b256 = {k: tf.constant(v) for k, v in request.items()}
     b1 = {k: v[:1] for k, v in b256.items()}
     calls = 50 if quick else 300
@@ -96,7 +97,6 @@ def rest_latency(model, sample_batch: dict, calls: int = 200) -> dict:
     of the same export, batch 1 and batch 100, measured in one run (ms)."""
     import tempfile
 
-    from tfrec_pkg import export
     from tfrec_pkg.serving.client import TFServingClient
     from tfrec_pkg.serving.local import LocalServer
 

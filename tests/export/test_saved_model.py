@@ -147,7 +147,7 @@ def test_crash_mid_export_leaves_no_visible_version(model, tmp_path):
     script = textwrap.dedent(f"""
         import os, tfrec_pkg
         from tfrec_pkg.export import saved_model
-        from tfrec_pkg.models.base import RecModel
+        from tfrec_pkg.models.recmodel import RecModel
         model = RecModel.load_trained({trained!r})
         def crash(*a, **k):
             os._exit(3)   # killed after the graph was written, before the rename

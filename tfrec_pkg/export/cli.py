@@ -31,13 +31,13 @@ def build_parser():
 
 def _load_model(args):
     from tfrec_pkg.models import registry
-    from tfrec_pkg.models.base import RecModel
+    from tfrec_pkg.models.persistence import load_trained
 
     entry = registry.entry(args.model)
     if args.weights:
         if not os.path.isdir(args.weights):
             raise FileNotFoundError(f"weights directory {args.weights!r} does not exist")
-        model = RecModel.load_trained(args.weights)
+        model = load_trained(args.weights)
         if not isinstance(model, entry.model_class):
             raise ValueError(f"{args.weights} holds a {type(model).__name__}, not {args.model}")
         return model
@@ -55,6 +55,7 @@ def main(argv=None) -> int:
     try:
         from tfrec_pkg import export
         from tfrec_pkg.export.saved_model import signature_summary
+        from tfrec_pkg.export.signatures import serving_signatures
 
         target = os.path.join(args.out, str(args.version)) if args.version else None
         if target and os.path.exists(target) and os.listdir(target):
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         model = _load_model(args)
         path = export.save(model, args.out, version=args.version)
         print(f"exported {args.model} to {path}")
-        for name, sig in signature_summary(model.serving_signatures()).items():
+        for name, sig in signature_summary(serving_signatures(model)).items():
             ins = ", ".join(f"{k}:{v['dtype']}{v['shape']}" for k, v in sig["inputs"].items())
             outs = ", ".join(f"{k}:{v['dtype']}{v['shape']}" for k, v in sig["outputs"].items())
             print(f"  signature {name}: ({ins}) -> ({outs})")

@@ -6,7 +6,7 @@
 * Written to a hidden temporary directory beside it and renamed into place, so a crash never
   leaves a half-written version a server could load (TF Serving and our server only look at
   integer-named directories). An existing version is never overwritten unless ``overwrite=True``.
-* Signatures come from ``model.serving_signatures()`` and take raw ids; the vocabulary
+* Signatures come from ``model.serving_endpoints()`` (see :mod:`tfrec_pkg.export.signatures`) and take raw ids; the vocabulary
   tables are part of the graph, unknown ids map to OOV.
 * ``assets.extra/`` carries the input contract: ``manifest.json`` (library version, model name
   and config, signatures, vocabulary sizes), ``sample_request.json`` and
@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfrec_pkg
+from tfrec_pkg.export.signatures import serving_request, serving_signatures
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 
@@ -52,15 +53,15 @@ def sample_features(model, batch: int = 2) -> dict[str, np.ndarray]:
         else:
             arr = np.zeros((batch,) + spec.shape, dtype=spec.np_dtype)
         out[spec.name] = arr
-    return model.serving_request(out)
+    return serving_request(model, out)
 
 
 def save(model, base_dir: str, version: int | None = None, overwrite: bool = False,
          sample: dict | None = None) -> str:
     """Export ``model`` to ``base_dir/<version>``; returns that path."""
-    signatures = model.serving_signatures()
+    signatures = serving_signatures(model)
     if "serving_default" not in signatures:
-        raise ValueError(f"{type(model).__name__}.serving_signatures() has no 'serving_default'")
+        raise ValueError(f"{type(model).__name__}.serving_endpoints() has no 'serving_default'")
     os.makedirs(base_dir, exist_ok=True)
     existing = versions(base_dir)
     if version is None:

@@ -4,7 +4,7 @@
     tfrec_pkg.models.names()             -> registered names
 """
 from tfrec_pkg.models import registry
-from tfrec_pkg.models.base import RecModel
+from tfrec_pkg.models.recmodel import RecModel
 from tfrec_pkg.models.baselines.base_model import BaseModel, BaseModelConfig
 from tfrec_pkg.models.registry import entry, get, names
 

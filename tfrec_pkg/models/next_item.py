@@ -32,7 +32,8 @@ import tensorflow_recommenders as tfrs
 from tfrec_pkg.config import Config
 from tfrec_pkg.data.vocab import NUM_RESERVED
 from tfrec_pkg.features import FeatureSpec, signature
-from tfrec_pkg.models.base import RecModel
+from tfrec_pkg.models.endpoint import Endpoint
+from tfrec_pkg.models.recmodel import RecModel
 
 ITEM_LOSSES = ("full_softmax", "sampled_softmax")
 _RANK_BLOCK = 128  # rows per block when ranking validation targets over the item table
@@ -162,39 +163,30 @@ class NextItemModel(RecModel):
         top = tf.math.top_k(scores, k=k)
         return top.indices, top.values
 
-    def serving_signatures(self):
+    def serving_endpoints(self):
+        """serving_default: top-k raw item ids per row for the histories, with k and
+        exclude_seen per row; score_candidates: given raw candidates; serving_indices (ONNX):
+        no hash tables, a fixed k = top_k_max, history excluded."""
         history = signature(self.history_spec)
         k = tf.TensorSpec([None], tf.int64, name="k")
         exclude = tf.TensorSpec([None], tf.bool, name="exclude_seen")
+        cand = tf.TensorSpec([None, None], tf.int64, name="candidate_item_ids")
+        index_history = signature([s for s in self.index_spec if s.name.startswith("hist_")])
 
-        @tf.function(input_signature=[history, k, exclude])
         def serving_default(features, k, exclude_seen):
             ids, scores = self.top_k(features, k, exclude_seen)
             return {"item_ids": ids, "scores": scores}
 
-        cand = tf.TensorSpec([None, None], tf.int64, name="candidate_item_ids")
-
-        @tf.function(input_signature=[history, cand])
-        def score_candidates(features, candidate_item_ids):
-            return {"scores": self.score_candidates(features, {"item_id": candidate_item_ids})}
-
-        index_history = signature([s for s in self.index_spec if s.name.startswith("hist_")])
-
-        @tf.function(input_signature=[index_history])
-        def serving_indices(features):  # for ONNX: no hash tables, a fixed k = top_k_max, history excluded
+        def serving_indices(features):
             n = tf.shape(features["hist_item_ids"])[0]
             indices, scores = self.top_indices(features, self.config.top_k_max, tf.fill([n], True))
             return {"item_indices": indices, "scores": scores}
 
-        return {"serving_default": serving_default.get_concrete_function(),
-                "score_candidates": score_candidates.get_concrete_function(),
-                "serving_indices": serving_indices.get_concrete_function()}
-
-    def serving_request(self, features: dict) -> dict:
-        """serving_default takes the histories plus k and exclude_seen per row."""
-        out = {s.name: features[s.name] for s in self.history_spec}
-        n = len(next(iter(out.values())))
-        return {**out, "k": np.full(n, 10, np.int64), "exclude_seen": np.ones(n, bool)}
+        return {"serving_default": Endpoint(serving_default, [history, k, exclude], {"k": 10, "exclude_seen": True}),
+                "score_candidates": Endpoint(
+                    lambda features, ids: {"scores": self.score_candidates(features, {"item_id": ids})},
+                    [history, cand]),
+                "serving_indices": Endpoint(serving_indices, [index_history])}
 
     def recommend(self, histories: pd.DataFrame, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-k per user as a DataFrame (user, rank, item, score). ``histories``: a DataFrame

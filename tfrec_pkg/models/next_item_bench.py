@@ -22,6 +22,7 @@ _CHILD = textwrap.dedent("""
     import tfrec_pkg
     import tensorflow as tf
     from tfrec_pkg.data.vocab import Vocabulary
+    from tfrec_pkg.export.signatures import serving_signatures
     from tfrec_pkg.models.ipsrec import IPSRec, IPSRecConfig
 
     args = json.loads(sys.argv[1])
@@ -40,7 +41,7 @@ _CHILD = textwrap.dedent("""
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
     out = {"seqs_per_s": steps * batch / (time.perf_counter() - t)}
     if args.get("latency"):
-        sig = model.serving_signatures()["serving_default"]
+        sig = serving_signatures(model)["serving_default"]
         for b in (1, 256):
             req = {"hist_item_ids": tf.constant(data["hist_item_ids"][:b]),
                    "hist_provider_ids": tf.constant(data["hist_provider_ids"][:b])}

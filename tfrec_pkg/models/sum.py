@@ -33,9 +33,11 @@ import tensorflow_recommenders as tfrs
 from tfrec_pkg import specs
 from tfrec_pkg.config import Config
 from tfrec_pkg.features import FeatureSpec
+from tfrec_pkg.layers.mlp import dense_stack
 from tfrec_pkg.layers.sum_cell import SUMCell, SUMReader
 from tfrec_pkg.layers.user_encoders import AttentiveMerge, FirstChannelReader, GRUUserCell
-from tfrec_pkg.models.base import RecModel, dense_stack
+from tfrec_pkg.models.endpoint import Endpoint
+from tfrec_pkg.models.recmodel import RecModel
 
 ENCODERS = ("sum", "gru", "rum", "attmerge")
 
@@ -208,34 +210,31 @@ class SUM(RecModel):
         _, z = self.encode(idx)
         return z * tf.cast(tf.not_equal(idx["hist_item_ids"], 0), z.dtype)[:, :, None]
 
-    def serving_signatures(self):
-        sigs = super().serving_signatures()
+    def serving_endpoints(self):
+        """Besides the scores: the incremental-serving triple initial_state / update_state /
+        score_state (Sec. 2, the NRT design) for the sequential encoders."""
+        endpoints = super().serving_endpoints()
         if not self.incremental:
-            return sigs
+            return endpoints
         k, d = self.cell.state_size[0].as_list()
         memory = tf.TensorSpec([None, k, d], tf.float32, name="memory")
         last = tf.TensorSpec([None, d], tf.float32, name="last_input")
         item = tf.TensorSpec([None], tf.int64, name="item_id")
         cat = tf.TensorSpec([None], tf.int64, name="category_id")
+        items = tf.TensorSpec([None, None], tf.int64, name="item_ids")
+        cats = tf.TensorSpec([None, None], tf.int64, name="category_ids")
 
-        @tf.function(input_signature=[memory, last, item, cat])
         def update_state(memory, last_input, item_id, category_id):
             new = self.update_state([memory, last_input], item_id, category_id)
             return {"memory": new[0], "last_input": new[1]}
 
-        items = tf.TensorSpec([None, None], tf.int64, name="item_ids")
-        cats = tf.TensorSpec([None, None], tf.int64, name="category_ids")
-
-        @tf.function(input_signature=[memory, last, items, cats])
-        def score_state(memory, last_input, item_ids, category_ids):
-            return {"scores": self.score_state([memory, last_input], item_ids, category_ids)}
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="user_id")])
         def initial_state(user_id):
             state = self.initial_state(tf.shape(user_id)[0])
             return {"memory": state[0], "last_input": state[1]}
 
-        sigs.update(update_state=update_state.get_concrete_function(),
-                    score_state=score_state.get_concrete_function(),
-                    initial_state=initial_state.get_concrete_function())
-        return sigs
+        endpoints.update(
+            update_state=Endpoint(update_state, [memory, last, item, cat]),
+            score_state=Endpoint(lambda memory, last_input, item_ids, category_ids: {
+                "scores": self.score_state([memory, last_input], item_ids, category_ids)}, [memory, last, items, cats]),
+            initial_state=Endpoint(initial_state, [tf.TensorSpec([None], tf.int64, name="user_id")]))
+        return endpoints

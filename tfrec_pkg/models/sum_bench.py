@@ -26,6 +26,7 @@ def _time_updates(fn, batch: int, calls: int, item_ids, category_ids, k: int, d:
 
 
 def update_state_bench(model, quick: bool = False) -> dict:
+    from tfrec_pkg.export.signatures import serving_signatures
     from tfrec_pkg.models.sum import SUM
 
     gru = SUM(model.config.replace(user_encoder="gru"), model.vocab)
@@ -35,7 +36,7 @@ def update_state_bench(model, quick: bool = False) -> dict:
     out = {}
     for name, m in (("sum", model), ("gru", gru)):
         m(m.example_batch())
-        fn = m.serving_signatures()["update_state"]
+        fn = serving_signatures(m)["update_state"]
         k, d = m.cell.state_size[0].as_list()
         t1 = _time_updates(fn, 1, calls, items, cats, k, d) * 1e3
         t1024 = _time_updates(fn, 1024, max(10, calls // 10), items, cats, k, d)

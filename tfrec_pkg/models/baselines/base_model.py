@@ -18,7 +18,8 @@ import tensorflow_recommenders as tfrs
 from tfrec_pkg.config import Config
 from tfrec_pkg import specs
 from tfrec_pkg.layers.attention import TargetAttentionPooling
-from tfrec_pkg.models.base import RecModel, dense_stack
+from tfrec_pkg.layers.mlp import dense_stack
+from tfrec_pkg.models.recmodel import RecModel
 
 
 @dataclasses.dataclass

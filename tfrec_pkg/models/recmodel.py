@@ -11,8 +11,8 @@ A model subclasses :class:`RecModel` and provides
 
 ``call(features)`` is the serving path on raw ids: it maps them inside the graph with the
 model's vocabularies and calls ``call_indexed``, so the same code serves training batches,
-Python inference and the exported signatures. ``serving_indices`` exports ``call_indexed``
-for runtimes without hash tables (ONNX).
+Python inference and the exported signatures. ``serving_endpoints`` describes the serving
+API; :mod:`tfrec_pkg.export` builds the SavedModel signatures and sample requests from it.
 
 Distribution: losses are averaged with ``tf.nn.compute_average_loss`` and regularisation
 scaled with ``tf.nn.scale_regularization_loss``, so gradients are right under any
@@ -20,16 +20,13 @@ scaled with ``tf.nn.scale_regularization_loss``, so gradients are right under an
 """
 from __future__ import annotations
 
-import json
-import os
-from typing import Sequence
-
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrec_pkg.config import Config
 from tfrec_pkg.data.vocab import Vocabulary
 from tfrec_pkg.features import FeatureSpec, signature
+from tfrec_pkg.models.endpoint import Endpoint
 
 
 class RecModel(tfrs.Model):
@@ -107,6 +104,8 @@ class RecModel(tfrs.Model):
             return tf.constant(0.0)
         return tf.nn.scale_regularization_loss(tf.add_n([tf.reduce_sum(l) for l in self.losses]))
 
+    # tfrs.Model's own steps add ``sum(self.losses)`` unscaled: under N replicas the L2 gradient
+    # would be N times too large, so the steps differ from tfrs' in that one term.
     def train_step(self, inputs):
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
@@ -142,26 +141,14 @@ class RecModel(tfrs.Model):
                 tiled[spec.name] = x
         return tf.reshape(self(tiled, training=False), [b, c])
 
-    def serving_signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
-        """Named signatures for export; ``serving_default`` maps raw features -> {"score"}.
-        Subclasses add more (e.g. ``top_k``, ``update_state``)."""
-        spec = signature(self.feature_spec)
-
-        @tf.function(input_signature=[spec])
-        def serving_default(features):
-            return {"score": self(features, training=False)}
-
-        @tf.function(input_signature=[signature(self.index_spec)])
-        def serving_indices(features):
-            return {"score": self.call_indexed(features, training=False)}
-
-        return {"serving_default": serving_default.get_concrete_function(),
-                "serving_indices": serving_indices.get_concrete_function()}
-
-    def serving_request(self, features: dict) -> dict:
-        """The ``serving_default`` request for these raw features (numpy). Models whose default
-        signature takes other inputs (e.g. top-k models: histories + k) override it."""
-        return features
+    def serving_endpoints(self) -> dict[str, Endpoint]:
+        """The serving API (see :mod:`tfrec_pkg.models.endpoint`); ``serving_default`` maps raw
+        features -> {"score"}, ``serving_indices`` the same on index features (no hash tables,
+        for ONNX). Subclasses replace or add entries (e.g. ``top_k``, ``update_state``)."""
+        return {"serving_default": Endpoint(lambda features: {"score": self(features, training=False)},
+                                            [signature(self.feature_spec)]),
+                "serving_indices": Endpoint(lambda features: {"score": self.call_indexed(features, training=False)},
+                                            [signature(self.index_spec)])}
 
     def example_batch(self, batch_size: int = 2) -> dict[str, tf.Tensor]:
         """A batch of padding/OOV inputs that builds every variable without real data."""
@@ -182,45 +169,13 @@ class RecModel(tfrs.Model):
 
     # --- trained-model directory (read by tools/export.py) -----------------------------
     def save_trained(self, directory: str) -> str:
-        """Write ``model.json`` (class, config, vocabularies) and a TF checkpoint
-        ``weights/ckpt`` into ``directory``. ``RecModel.load_trained`` reads it back."""
-        from tfrec_pkg.models import registry
+        """Write this model's trained-model directory (see :mod:`tfrec_pkg.models.persistence`)."""
+        from tfrec_pkg.models.persistence import save_trained
 
-        os.makedirs(directory, exist_ok=True)
-        self(self.example_batch())  # make sure every variable exists
-        meta = {"model": registry.name_of(type(self)), **self.get_config()}
-        tmp = os.path.join(directory, "model.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(meta, f)
-        self.save_weights(os.path.join(directory, "weights", "ckpt"))
-        os.replace(tmp, os.path.join(directory, "model.json"))
-        return directory
+        return save_trained(self, directory)
 
     @staticmethod
     def load_trained(directory: str) -> "RecModel":
-        from tfrec_pkg.models import registry
+        from tfrec_pkg.models.persistence import load_trained
 
-        path = os.path.join(directory, "model.json")
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{directory!r} is not a trained-model directory: no model.json "
-                                    "(write one with model.save_trained(directory))")
-        with open(path) as f:
-            meta = json.load(f)
-        cls = registry.get(meta["model"])
-        model = cls.from_config(meta)
-        model(model.example_batch())
-        model.load_weights(os.path.join(directory, "weights", "ckpt")).expect_partial()
-        return model
-
-
-def dense_stack(units: Sequence[int], activation="relu", dropout: float = 0.0, l2: float = 0.0,
-                name: str = "mlp") -> list[tf.keras.layers.Layer]:
-    """Hidden layers of an MLP tower (Dense + optional Dropout)."""
-    reg = tf.keras.regularizers.l2(l2) if l2 else None
-    layers = []
-    for i, u in enumerate(units):
-        layers.append(tf.keras.layers.Dense(u, activation=activation, kernel_regularizer=reg,
-                                            name=f"{name}_{i}"))
-        if dropout:
-            layers.append(tf.keras.layers.Dropout(dropout, name=f"{name}_dropout_{i}"))
-    return layers
+        return load_trained(directory)
