@@ -81,7 +81,7 @@ def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
     calls = 50 if quick else 300
     p50_1, p99_1 = latency(lambda b: serve(**b), b1, calls)
     p50_256, p99_256 = latency(lambda b: serve(**b), b256, calls)
-    extra = entry.bench(model, quick) if entry.bench else {}
+    extra = entry.hook("bench")(model, quick) if entry.bench else {}
     rest = rest_latency(model, request, 50 if quick else 200)
     flops = matmul_flops()
     return {"model": name, "train_examples_per_s": round(train_eps), "batch": batch_size,

@@ -1,19 +1,17 @@
 """Paper-claim checks: one implementation, two entry points (``tfrec claims NAME`` and
-``tests/claims``). Each check trains on planted data with fixed seeds and reports numbers.
+``tests/claims``). A model names its checks when it registers (modules here are named
+<model>_checks, so none shadows a builtin such as ``sum``). Each check trains on planted data
+with fixed seeds and reports numbers.
 
     checks = tfrec_pkg.claims.run("base_model", quick=False, seed=0)   # -> list[Claim]
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
 import pandas as pd
 
-# model name -> module in this package whose ``checks(quick, seed)`` returns Claims
-# modules are named <model>_checks so none shadows a builtin (e.g. `sum`) in this package
-_MODULES = {"base_model": "tfrec_pkg.claims.base_model_checks", "sum": "tfrec_pkg.claims.sum_checks",
-            "ipsrec": "tfrec_pkg.claims.ipsrec_checks"}
+from tfrec_pkg.models import registry
 
 
 @dataclasses.dataclass
@@ -29,13 +27,14 @@ class Claim:
 
 
 def names() -> list[str]:
-    return sorted(_MODULES)
+    """Registered models that name claim checks (``register(..., claims="module:function")``)."""
+    return [n for n in registry.names() if registry.entry(n).claims]
 
 
 def run(name: str, quick: bool = False, seed: int = 0) -> list[Claim]:
-    if name not in _MODULES:
+    if name not in names():
         raise KeyError(f"no claim checks for {name!r}; available: {names()}")
-    return importlib.import_module(_MODULES[name]).checks(quick=quick, seed=seed)
+    return registry.entry(name).hook("claims")(quick=quick, seed=seed)
 
 
 def paired(results: pd.DataFrame, a: str, b: str, metric: str):

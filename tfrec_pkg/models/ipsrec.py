@@ -38,7 +38,10 @@ from tfrec_pkg.features import FeatureSpec
 from tfrec_pkg.layers.co_attention import CoAttentionFusion
 from tfrec_pkg.layers.transformer import (TransformerEncoder, aligned_causal_mask, causal_mask,
                                           normal_init, plain_causal_mask)
-from tfrec_pkg.models.next_item import NextItemConfig, NextItemModel
+from tfrec_pkg.models import registry
+from tfrec_pkg.models.next_item import PLANTED, NextItemConfig, NextItemModel, planted_data
+
+__all__ = ["IPSRec", "IPSRecConfig"]
 
 
 @dataclasses.dataclass
@@ -142,3 +145,9 @@ def info_nce(u, v, temperature: float = 1.0):
     positive = tf.concat([tf.range(n, 2 * n), tf.range(n)], 0)
     loss = tf.nn.sparse_softmax_cross_entropy_with_logits(positive, sim)
     return 0.5 * (loss[:n] + loss[n:])
+
+
+registry.register("ipsrec", IPSRec, IPSRecConfig, planted_data, protocol="full_ranking",
+                  description="IPSRec-S: item-provider co-learning (SASRec = use_provider=False)",
+                  planted=PLANTED, claims="tfrec_pkg.claims.ipsrec_checks:checks",
+                  bench="tfrec_pkg.models.next_item_bench:next_item_bench")

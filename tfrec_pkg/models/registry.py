@@ -1,11 +1,20 @@
-"""Model registry: name -> model class, config class, synthetic data builder, protocol.
+"""Model registry: name -> model class, config class, planted data, protocol, hooks.
 
-Each model module registers itself at import time; ``tfrec_pkg.models`` imports them all.
+Each model module registers itself at import time with :func:`register`;
+``tfrec_pkg.models`` imports every module of the package and every module that an installed
+distribution names under the entry-point group ``tfrec_pkg.models``, so ``tfrec demo``,
+``tfrec claims``, ``tfrec bench`` and ``tools/export.py`` find a new model with no other edit.
+
+Hooks that live above ``models/`` (claim checks, extra benchmarks) are named, not imported:
+``"package.module:function"``, resolved by :meth:`Entry.hook` when they run.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Callable
+
+ENTRY_POINT_GROUP = "tfrec_pkg.models"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,11 +26,13 @@ class Entry:
     data: Callable
     protocol: str = "pointwise"
     description: str = ""
-    # optional (model, quick) -> dict of extra benchmark numbers for `tfrec bench NAME`
-    bench: Callable | None = None
     # config changes for the planted data (e.g. a learning rate for a 100x smaller data set
     # than the paper's); the config class keeps the paper's defaults
     planted: dict = dataclasses.field(default_factory=dict)
+    # "module:function" of the paper-claim checks, ``checks(quick, seed) -> list[Claim]``
+    claims: str | None = None
+    # "module:function" of extra benchmark numbers, ``(model, quick) -> dict``
+    bench: str | None = None
     # run by `tfrec demo` (baselines that only serve claim checks stay out of it)
     in_demo: bool = True
 
@@ -29,21 +40,27 @@ class Entry:
         """The config used on this model's planted data (demo, claims, bench, export)."""
         return self.config_class().replace(**self.planted)
 
+    def hook(self, kind: str) -> Callable | None:
+        """The ``claims`` or ``bench`` function, imported now; None when the model has none."""
+        target = getattr(self, kind)
+        if target is None:
+            return None
+        module, _, function = target.partition(":")
+        return getattr(importlib.import_module(module), function)
+
 
 _REGISTRY: dict[str, Entry] = {}
 
 
-def register(name: str, model_class: type, config_class: type, data: Callable,
-             protocol: str = "pointwise", description: str = "", bench: Callable | None = None,
-             planted: dict | None = None, in_demo: bool = True) -> None:
+def register(name: str, model_class: type, config_class: type, data: Callable, **options) -> Entry:
+    """Register a model under ``name``; ``options`` are the other fields of :class:`Entry`."""
     if name in _REGISTRY and _REGISTRY[name].model_class is not model_class:
         raise ValueError(f"model name {name!r} is already registered to {_REGISTRY[name].model_class}")
-    _REGISTRY[name] = Entry(name, model_class, config_class, data, protocol, description, bench, planted or {},
-                             in_demo)
+    _REGISTRY[name] = Entry(name, model_class, config_class, data, **options)
+    return _REGISTRY[name]
 
 
 def entry(name: str) -> Entry:
-    _load_all()
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}; registered models: {names()}")
     return _REGISTRY[name]
@@ -54,17 +71,11 @@ def get(name: str) -> type:
 
 
 def names() -> list[str]:
-    _load_all()
     return sorted(_REGISTRY)
 
 
 def name_of(model_class: type) -> str:
-    _load_all()
     for e in _REGISTRY.values():
         if e.model_class is model_class:
             return e.name
     raise KeyError(f"{model_class.__name__} is not registered")
-
-
-def _load_all():
-    import tfrec_pkg.models  # noqa: F401  (imports every model module, which registers it)

@@ -15,11 +15,14 @@ import dataclasses
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from tfrec_pkg.config import Config
 from tfrec_pkg import specs
+from tfrec_pkg.config import Config
 from tfrec_pkg.layers.attention import TargetAttentionPooling
 from tfrec_pkg.layers.mlp import dense_stack
+from tfrec_pkg.models import registry
 from tfrec_pkg.models.recmodel import RecModel
+
+__all__ = ["BaseModel", "BaseModelConfig"]
 
 
 @dataclasses.dataclass
@@ -93,3 +96,15 @@ class BaseModel(RecModel):
         # [B, 1] so the loss stays per example (Keras losses average the last axis).
         bce = self.task(labels=features["label"][:, None], predictions=logits[:, None], training=training)
         return {"bce": bce}
+
+
+def planted_data(config: BaseModelConfig, quick: bool = False, seed: int = 0):
+    from tfrec_pkg.data.synthetic import ctr_with_history
+
+    size = dict(num_users=600, impressions_per_user=40) if quick else dict(num_users=3000, impressions_per_user=60)
+    return ctr_with_history(max_history=config.max_history, seed=seed, **size)
+
+
+registry.register("base_model", BaseModel, BaseModelConfig, planted_data, protocol="pointwise",
+                  description="MuSENet's BaseModel: embedding & MLP with DIN attention over the history",
+                  claims="tfrec_pkg.claims.base_model_checks:checks")

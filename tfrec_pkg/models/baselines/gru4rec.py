@@ -18,7 +18,10 @@ import tensorflow as tf
 
 from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
-from tfrec_pkg.models.next_item import NextItemConfig, NextItemModel
+from tfrec_pkg.models import registry
+from tfrec_pkg.models.next_item import PLANTED, NextItemConfig, NextItemModel, planted_data
+
+__all__ = ["GRU4Rec", "GRU4RecConfig"]
 
 
 @dataclasses.dataclass
@@ -54,3 +57,7 @@ class GRU4Rec(NextItemModel):
         idx = self.map_ids(features)
         u, _ = self.user_vectors(idx, training)
         return {"ce": self.item_loss(u, idx["item_id"], training)}
+
+
+registry.register("gru4rec", GRU4Rec, GRU4RecConfig, planted_data, protocol="full_ranking",
+                  description="GRU4Rec (RecBole form): IPSRec's recurrent baseline", planted=PLANTED, in_demo=False)
