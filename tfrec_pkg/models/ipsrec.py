@@ -150,4 +150,4 @@ def info_nce(u, v, temperature: float = 1.0):
 registry.register("ipsrec", IPSRec, IPSRecConfig, planted_data, protocol="full_ranking",
                   description="IPSRec-S: item-provider co-learning (SASRec = use_provider=False)",
                   planted=PLANTED, claims="tfrec_pkg.claims.ipsrec_checks:checks",
-                  bench="tfrec_pkg.models.next_item_bench:next_item_bench")
+                  bench="tfrec_pkg.bench.next_item:next_item_bench")

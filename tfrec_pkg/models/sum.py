@@ -254,4 +254,4 @@ def planted_data(config: SUMConfig, quick: bool = False, seed: int = 0):
 registry.register("sum", SUM, SUMConfig, planted_data, protocol="pointwise",
                   description="SUM: multi-interest sequential user matrix with incremental serving",
                   planted={"learning_rate": 3e-3}, claims="tfrec_pkg.claims.sum_checks:checks",
-                  bench="tfrec_pkg.models.sum_bench:update_state_bench")
+                  bench="tfrec_pkg.bench.sum_state:update_state_bench")

@@ -14,50 +14,43 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 
-_CHILD = textwrap.dedent("""
-    import json, resource, sys, time
+from tfrec_pkg.bench.timing import matmul_flops, p50_p99_ms, peak_rss_mb, time_calls
+
+
+def measure_one(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_len: int = 50) -> dict:
+    """Training sequences/s of one IPSRec config on random histories (and, with ``latency``
+    calls, top-10 latency at batch 1 and 256); runs in the calling process."""
     import numpy as np
-    import tfrec_pkg
     import tensorflow as tf
+
     from tfrec_pkg.data.vocab import Vocabulary
     from tfrec_pkg.export.signatures import serving_signatures
     from tfrec_pkg.models.ipsrec import IPSRec, IPSRecConfig
 
-    args = json.loads(sys.argv[1])
-    items, L, batch, steps = args["items"], args["max_len"], args["batch"], args["steps"]
     vocab = {"item": Vocabulary(np.arange(items), "int64"), "provider": Vocabulary(np.arange(1000), "int64")}
-    config = IPSRecConfig(max_len=L, **args["config"])
-    model = IPSRec(config, vocab)
+    model = IPSRec(IPSRecConfig(max_len=max_len, **config), vocab)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     rng = np.random.default_rng(0)
     n = batch * 8
-    data = {"hist_item_ids": rng.integers(0, items, (n, L)), "hist_provider_ids": rng.integers(0, 1000, (n, L)),
+    data = {"hist_item_ids": rng.integers(0, items, (n, max_len)),
+            "hist_provider_ids": rng.integers(0, 1000, (n, max_len)),
             "item_id": rng.integers(0, items, n), "provider_id": rng.integers(0, 1000, n)}
     ds = tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True).repeat().prefetch(2)
-    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)   # trace + warm up
-    t = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    out = {"seqs_per_s": steps * batch / (time.perf_counter() - t)}
-    if args.get("latency"):
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace + warm up
+    seconds = time_calls(lambda: model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0), 1, warmup=0)[0]
+    out = {"seqs_per_s": steps * batch / seconds}
+    if latency:
         sig = serving_signatures(model)["serving_default"]
         for b in (1, 256):
             req = {"hist_item_ids": tf.constant(data["hist_item_ids"][:b]),
                    "hist_provider_ids": tf.constant(data["hist_provider_ids"][:b])}
             k, ex = tf.fill([b], tf.constant(10, tf.int64)), tf.fill([b], True)
-            for _ in range(5):
-                sig(req, k, ex)
-            times = []
-            for _ in range(args["latency"]):
-                t = time.perf_counter()
-                sig(req, k, ex)["item_ids"].numpy()
-                times.append((time.perf_counter() - t) * 1e3)
-            out[f"top10_b{b}_p50_ms"] = float(np.percentile(times, 50))
-            out[f"top10_b{b}_p99_ms"] = float(np.percentile(times, 99))
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print("RESULT " + json.dumps(out))
-""")
+            out[f"top10_b{b}_p50_ms"], out[f"top10_b{b}_p99_ms"] = p50_p99_ms(
+                time_calls(lambda: sig(req, k, ex), latency))
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
 
 VARIANTS = {"ipsrec_s": {}, "ipsrec_c": {"stream": "cross"}, "sasrec": {"use_provider": False}}
 
@@ -80,10 +73,11 @@ def train_flops_per_sequence(variant: str, items: int, L: int = 50, d: int = 64,
 
 
 def _run(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_len: int = 50) -> dict:
+    """:func:`measure_one` in a fresh process, so that its peak RSS is its own."""
     args = json.dumps({"items": items, "config": config, "steps": steps, "latency": latency,
                        "batch": batch, "max_len": max_len})
-    proc = subprocess.run([sys.executable, "-c", _CHILD, args], capture_output=True, text=True)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    proc = subprocess.run([sys.executable, "-m", __name__, args], capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
         raise RuntimeError(f"benchmark child failed ({items} items, {config}):\n{proc.stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULT "):])
@@ -92,8 +86,6 @@ def _run(items: int, config: dict, steps: int, latency: int = 0, batch: int = 25
 def next_item_bench(model=None, quick: bool = False) -> dict:
     """The numbers listed in the module docstring (``model`` is unused: every configuration
     is built in its own process)."""
-    from tfrec_pkg.bench import matmul_flops
-
     steps = 5 if quick else 20
     gflops = matmul_flops() / 1e9
     out = {"bench_matmul_gflops": round(gflops, 1)}
@@ -116,3 +108,9 @@ def next_item_bench(model=None, quick: bool = False) -> dict:
     out["ipsrec_s_1m_sampled_over_full_seqs_per_s"] = round(
         out["ipsrec_s_1m_sampled_seqs_per_s"] / out["ipsrec_s_1m_full_seqs_per_s"], 1)
     return out
+
+
+if __name__ == "__main__":
+    import tfrec_pkg  # noqa: F401  (the Keras-2 environment before TensorFlow loads)
+
+    print("RESULT " + json.dumps(measure_one(**json.loads(sys.argv[1]))))

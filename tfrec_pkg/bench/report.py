@@ -1,0 +1,73 @@
+"""One benchmark row per model: training examples/s, in-process serving latency p50/p99
+(batch 1 and 256), REST round-trip latency on the local server vs the in-process signature
+(batch 1 and 100), peak RSS, the machine's float32 matmul FLOP/s measured in the same run (so
+speed can be read as a ratio to what this machine can do at all), and the model's own extra
+numbers (its registered ``bench`` hook). Appends the row to BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+import tensorflow as tf
+
+from tfrec_pkg import export
+from tfrec_pkg.bench.rest import rest_latency
+from tfrec_pkg.bench.timing import latency, machine, matmul_flops, peak_rss_mb
+from tfrec_pkg.models import registry
+
+
+def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
+    entry = registry.entry(name)
+    config = entry.planted_config()
+    train_split, _, _ = entry.data(config, quick=True, seed=0).splits()
+    model = entry.model_class(config, train_split.vocab)
+    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+    batch_size = getattr(config, "batch_size", 256)
+    steps = 20 if quick else train_steps
+    ds = train_split.dataset(batch_size).repeat()
+    model.fit(ds, steps_per_epoch=5, epochs=1, verbose=0)  # trace + warm up
+    t = time.perf_counter()
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    train_eps = steps * batch_size / (time.perf_counter() - t)
+
+    serve = export.serving_signatures(model)["serving_default"]
+    examples = next(iter(train_split.dataset(256, shuffle=False)))
+    request = export.serving_request(model, {s.name: examples[s.name].numpy() for s in model.feature_spec})
+    b256 = {k: tf.constant(v) for k, v in request.items()}
+    b1 = {k: v[:1] for k, v in b256.items()}
+    calls = 50 if quick else 300
+    p50_1, p99_1 = latency(lambda b: serve(**b), b1, calls)
+    p50_256, p99_256 = latency(lambda b: serve(**b), b256, calls)
+    extra = entry.hook("bench")(model, quick) if entry.bench else {}
+    rest = rest_latency(model, request, 50 if quick else 200)
+    flops = matmul_flops()
+    return {"model": name, "train_examples_per_s": round(train_eps), "batch": batch_size,
+            "serve_b1_p50_ms": round(p50_1, 3), "serve_b1_p99_ms": round(p99_1, 3),
+            "serve_b256_p50_ms": round(p50_256, 3), "serve_b256_p99_ms": round(p99_256, 3),
+            "matmul_gflops": round(flops / 1e9, 1),
+            "train_examples_per_s_per_matmul_gflops": round(train_eps / (flops / 1e9), 2),
+            "peak_rss_mb": round(peak_rss_mb()), **rest, **extra}
+
+
+def append_markdown(row: dict, path: str, command: str) -> None:
+    header = "| date | command | machine | " + " | ".join(row) + " |"
+    line = (f"| {datetime.date.today().isoformat()} | `{command}` | {machine()} | "
+            + " | ".join(str(v) for v in row.values()) + " |")
+    new = not os.path.exists(path)
+    with open(path, "a") as f:
+        if new:
+            f.write("# Benchmarks\n\nRows appended by `tools/bench.py` / `tfrec bench NAME`. "
+                    "Speeds are noisy on shared machines: compare ratios taken in one run "
+                    "(e.g. examples/s per measured matmul GFLOP/s).\n")
+        f.write(f"\n{header}\n|" + "---|" * (3 + len(row)) + f"\n{line}\n")
+
+
+def main(name: str, out: str = "BENCHMARKS.md", quick: bool = False, command: str = "") -> dict:
+    row = measure(name, quick=quick)
+    for k, v in row.items():
+        print(f"{k:>42}: {v}")
+    append_markdown(row, out, command or f"tfrec bench {name}")
+    print(f"appended to {out}")
+    return row

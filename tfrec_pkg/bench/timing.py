@@ -1,0 +1,58 @@
+"""The one timing loop every benchmark uses, and the machine facts each row records."""
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+
+import numpy as np
+import tensorflow as tf
+
+
+def time_calls(call, calls: int, warmup: int = 5) -> np.ndarray:
+    """Seconds per ``call()`` after ``warmup`` untimed calls. Every tensor ``call`` returns is
+    read back inside the timed region, so asynchronous work is counted; other outputs (a REST
+    response) are already plain values."""
+    for _ in range(warmup):
+        call()
+    times = np.empty(calls)
+    for i in range(calls):
+        t = time.perf_counter()
+        for value in tf.nest.flatten(call()):
+            if tf.is_tensor(value):
+                value.numpy()
+        times[i] = time.perf_counter() - t
+    return times
+
+
+def p50_p99_ms(times: np.ndarray) -> tuple[float, float]:
+    ms = np.asarray(times) * 1e3
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def latency(fn, batch: dict, calls: int = 200) -> tuple[float, float]:
+    """p50/p99 latency in ms of ``fn(batch)``."""
+    return p50_p99_ms(time_calls(lambda: fn(batch), calls))
+
+
+def matmul_flops(n: int = 1024, repeats: int = 20) -> float:
+    """Measured float32 matmul FLOP/s (2 n^3 per product), best of ``repeats``."""
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    mm = tf.function(lambda x, y: tf.matmul(x, y))
+    return 2 * n ** 3 / float(time_calls(lambda: mm(a, b), repeats, warmup=1).min())
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, TF {tf.__version__}"
