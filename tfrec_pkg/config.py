@@ -1,4 +1,22 @@
-"""Config dataclasses: paper defaults, JSON round trip, clear errors on unknown keys."""
+"""Config dataclasses: paper defaults, JSON round trip, clear errors on unknown keys.
+
+One name per concept, in every model's config:
+
+==================  ==========================================================================
+``max_history``     length of the (left-aligned) behaviour history a model reads
+``item_dim``        width of the item embeddings (next-item models: also the user vector u)
+``category_dim``    width of the category embeddings; ``user_dim`` likewise for users
+``hidden_dim``      width of a sequence encoder's state (SUM's memory slots, GRU4Rec's GRU)
+``ffn_dim``         width of a Transformer's feed-forward layer
+``num_layers``,     encoder depth, attention heads, SUM's channels (incl. the highway)
+``num_heads``,
+``num_channels``
+``dropout``, ``l2`` regularisation
+``learning_rate``,  the optimiser and the loop; ``epochs`` is an upper bound where training
+``batch_size``,     stops early on the model's validation metric
+``epochs``
+==================  ==========================================================================
+"""
 from __future__ import annotations
 
 import dataclasses

@@ -13,7 +13,7 @@ from tfrec_pkg.data.synthetic import providers
 from tfrec_pkg.evaluation import metrics
 from synthetic_test_utils import assert_deterministic_by_seed
 
-SMALL = dict(num_users=150, num_items=200, num_providers=20, num_topics=5, seq_len=12, max_len=6)
+SMALL = dict(num_users=150, num_items=200, num_providers=20, num_topics=5, seq_len=12, max_history=6)
 SCALARS = ["user_id", "item_id", "provider_id", "timestamp", "label", "true_prob", "true_rank",
            "true_rank_hr10", "current_topic"]
 LISTS = ["hist_item_ids", "hist_provider_ids", "loyal_providers", "loyalty_weights"]
@@ -22,7 +22,7 @@ LISTS = ["hist_item_ids", "hist_provider_ids", "loyal_providers", "loyalty_weigh
 @pytest.fixture(scope="module")
 def data():
     return providers(num_users=400, num_items=300, num_providers=30, num_topics=6, seq_len=15,
-                     max_len=8, seed=0)
+                     max_history=8, seed=0)
 
 
 def test_deterministic_by_seed():

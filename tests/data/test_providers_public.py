@@ -182,7 +182,7 @@ def test_with_mapping_and_sequences(tmp_path):
     assert any(f"dropped {len(inter) - len(mapped)} of {len(inter)}" in m for m in msgs)
 
     # to_sequences: one row per event after a user's first, leave-one-out by position.
-    data = to_sequences(frame, max_len=4)
+    data = to_sequences(frame, max_history=4)
     assert data.specs == specs.next_item(4)
     f = data.frame
     expected_rows, split = [], []

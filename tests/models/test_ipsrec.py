@@ -21,12 +21,12 @@ L = 8
 
 @pytest.fixture(scope="module")
 def splits():
-    return providers(num_users=60, num_items=80, num_providers=10, num_topics=4, seq_len=12, max_len=L,
+    return providers(num_users=60, num_items=80, num_providers=10, num_topics=4, seq_len=12, max_history=L,
                      seed=1).splits()
 
 
 def _config(**changes):
-    return IPSRecConfig(max_len=L, hidden=16, inner=32, dropout=0.1, top_k_max=20, epochs=1).replace(**changes)
+    return IPSRecConfig(max_history=L, item_dim=16, ffn_dim=32, dropout=0.1, top_k_max=20, epochs=1).replace(**changes)
 
 
 def _histories(model, split, n=4):

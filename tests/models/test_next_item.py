@@ -24,12 +24,12 @@ L = 8
 
 @pytest.fixture(scope="module")
 def splits():
-    return providers(num_users=150, num_items=60, num_providers=8, num_topics=4, seq_len=14, max_len=L,
+    return providers(num_users=150, num_items=60, num_providers=8, num_topics=4, seq_len=14, max_history=L,
                      seed=2).splits()
 
 
 def _ipsrec(vocab, **changes):
-    config = IPSRecConfig(max_len=L, hidden=16, inner=32, dropout=0.1, top_k_max=20, epochs=1)
+    config = IPSRecConfig(max_history=L, item_dim=16, ffn_dim=32, dropout=0.1, top_k_max=20, epochs=1)
     return IPSRec(config.replace(**changes), vocab)
 
 
@@ -76,7 +76,7 @@ def test_sampled_softmax_matches_numpy_log_q_with_accidental_hits(splits):
 
 @pytest.mark.parametrize("make", [
     lambda v: _ipsrec(v, item_loss="sampled_softmax"),
-    lambda v: GRU4Rec(GRU4RecConfig(max_len=L, hidden=16, gru_units=24, epochs=4, top_k_max=20), v),
+    lambda v: GRU4Rec(GRU4RecConfig(max_history=L, item_dim=16, hidden_dim=24, epochs=4, top_k_max=20), v),
 ], ids=["ipsrec_sampled_softmax", "gru4rec"])
 def test_trains_to_a_third_of_the_bayes_optimal_lift(splits, make):
     train_split, val, test = splits
@@ -91,7 +91,7 @@ def test_trains_to_a_third_of_the_bayes_optimal_lift(splits, make):
 
 
 def test_export_sample_request_fits_the_top_k_signature(splits, tmp_path):
-    model = GRU4Rec(GRU4RecConfig(max_len=L, hidden=8, gru_units=8, top_k_max=20), splits[0].vocab)
+    model = GRU4Rec(GRU4RecConfig(max_history=L, item_dim=8, hidden_dim=8, top_k_max=20), splits[0].vocab)
     path = export.save(model, str(tmp_path / "gru4rec"))
     with open(os.path.join(path, "assets.extra", "sample_request_columnar.json")) as f:
         body = json.load(f)

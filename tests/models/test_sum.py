@@ -26,7 +26,7 @@ def splits():
 
 
 def _config(**changes):
-    return SUMConfig(max_history=L, state_dim=16, item_dim=12, category_dim=4, ranker_units=(16, 8),
+    return SUMConfig(max_history=L, hidden_dim=16, item_dim=12, category_dim=4, ranker_units=(16, 8),
                      learning_rate=1e-2, epochs=1).replace(**changes)
 
 

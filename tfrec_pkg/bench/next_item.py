@@ -18,7 +18,7 @@ import sys
 from tfrec_pkg.bench.timing import matmul_flops, p50_p99_ms, peak_rss_mb, time_calls
 
 
-def measure_one(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_len: int = 50) -> dict:
+def measure_one(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_history: int = 50) -> dict:
     """Training sequences/s of one IPSRec config on random histories (and, with ``latency``
     calls, top-10 latency at batch 1 and 256); runs in the calling process."""
     import numpy as np
@@ -29,12 +29,12 @@ def measure_one(items: int, config: dict, steps: int, latency: int = 0, batch: i
     from tfrec_pkg.models.ipsrec import IPSRec, IPSRecConfig
 
     vocab = {"item": Vocabulary(np.arange(items), "int64"), "provider": Vocabulary(np.arange(1000), "int64")}
-    model = IPSRec(IPSRecConfig(max_len=max_len, **config), vocab)
+    model = IPSRec(IPSRecConfig(max_history=max_history, **config), vocab)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     rng = np.random.default_rng(0)
     n = batch * 8
-    data = {"hist_item_ids": rng.integers(0, items, (n, max_len)),
-            "hist_provider_ids": rng.integers(0, 1000, (n, max_len)),
+    data = {"hist_item_ids": rng.integers(0, items, (n, max_history)),
+            "hist_provider_ids": rng.integers(0, 1000, (n, max_history)),
             "item_id": rng.integers(0, items, n), "provider_id": rng.integers(0, 1000, n)}
     ds = tf.data.Dataset.from_tensor_slices(data).batch(batch, drop_remainder=True).repeat().prefetch(2)
     model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace + warm up
@@ -72,10 +72,10 @@ def train_flops_per_sequence(variant: str, items: int, L: int = 50, d: int = 64,
     return 3.0 * (encoder + scoring)
 
 
-def _run(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_len: int = 50) -> dict:
+def _run(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_history: int = 50) -> dict:
     """:func:`measure_one` in a fresh process, so that its peak RSS is its own."""
     args = json.dumps({"items": items, "config": config, "steps": steps, "latency": latency,
-                       "batch": batch, "max_len": max_len})
+                       "batch": batch, "max_history": max_history})
     proc = subprocess.run([sys.executable, "-m", __name__, args], capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:

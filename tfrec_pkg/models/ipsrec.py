@@ -52,9 +52,9 @@ class IPSRecConfig(NextItemConfig):
     use_provider: bool = True       # False: SASRec
     contrastive_weight: float = 0.1
     temperature: float = 1.0
-    inner: int = 256
+    ffn_dim: int = 256             # the feed-forward layer's width (RecBole's inner_size)
     num_layers: int = 2
-    heads: int = 2
+    num_heads: int = 2
     dropout: float = 0.5
 
     def __post_init__(self):
@@ -73,29 +73,29 @@ class IPSRec(NextItemModel):
         config = config or IPSRecConfig()
         super().__init__(config, vocab or {}, name=name or ("ipsrec" if config.use_provider else "sasrec"))
         c = config  # a fresh initializer per table: one shared unseeded instance repeats its values
-        self.item_embedding = tf.keras.layers.Embedding(self.vocab["item"].size, c.hidden,
+        self.item_embedding = tf.keras.layers.Embedding(self.vocab["item"].size, c.item_dim,
                                                         embeddings_initializer=normal_init(), name="item_embedding")
         if c.use_provider:
             self.provider_embedding = tf.keras.layers.Embedding(
-                self.vocab["provider"].size, c.hidden, embeddings_initializer=normal_init(), name="provider_embedding")
-        self.item_position = tf.keras.layers.Embedding(c.max_len, c.hidden, embeddings_initializer=normal_init(),
+                self.vocab["provider"].size, c.item_dim, embeddings_initializer=normal_init(), name="provider_embedding")
+        self.item_position = tf.keras.layers.Embedding(c.max_history, c.item_dim, embeddings_initializer=normal_init(),
                                                        name="item_position")
-        self.provider_position = tf.keras.layers.Embedding(c.max_len, c.hidden, embeddings_initializer=normal_init(),
+        self.provider_position = tf.keras.layers.Embedding(c.max_history, c.item_dim, embeddings_initializer=normal_init(),
                                                            name="provider_position")
-        self.segment = tf.keras.layers.Embedding(2, c.hidden, embeddings_initializer=normal_init(), name="segment")
+        self.segment = tf.keras.layers.Embedding(2, c.item_dim, embeddings_initializer=normal_init(), name="segment")
         self.input_norm = tf.keras.layers.LayerNormalization(epsilon=1e-12, name="input_norm")
         self.input_dropout = tf.keras.layers.Dropout(c.dropout)
-        enc = dict(num_layers=c.num_layers, hidden=c.hidden, heads=c.heads, inner=c.inner,
+        enc = dict(num_layers=c.num_layers, hidden=c.item_dim, heads=c.num_heads, inner=c.ffn_dim,
                    dropout=c.dropout, attention_dropout=c.dropout)
         self.encoder = TransformerEncoder(**enc, name="encoder")
         if c.use_provider and c.stream == "cross":
             self.provider_encoder = TransformerEncoder(**enc, name="provider_encoder")
-            self.fusion = CoAttentionFusion(c.hidden, c.heads, c.inner, c.dropout, direction=c.direction,
+            self.fusion = CoAttentionFusion(c.item_dim, c.num_heads, c.ffn_dim, c.dropout, direction=c.direction,
                                             attention_dropout=c.dropout, name="co_attention")
 
     @property
     def feature_spec(self) -> list[FeatureSpec]:
-        inputs = [s for s in specs.next_item(self.config.max_len) if s.name != "user_id"]
+        inputs = [s for s in specs.next_item(self.config.max_history) if s.name != "user_id"]
         return inputs if self.config.use_provider else [s for s in inputs if "provider" not in s.name]
 
     # --- encoding (index features) -------------------------------------------------------

@@ -40,14 +40,14 @@ ITEM_LOSSES = ("full_softmax", "sampled_softmax")
 # The planted sets have ~30k training rows, 100x fewer than the paper's: with its lr 1e-3 and
 # dropout 0.5 SASRec still gains after 15 epochs (HR@10 0.36 vs 0.51 Bayes-optimal at 2000
 # users), so planted runs use lr 3e-3, dropout 0.2 and at most 15 epochs.
-PLANTED = {"max_len": 20, "learning_rate": 3e-3, "dropout": 0.2, "epochs": 15}
+PLANTED = {"max_history": 20, "learning_rate": 3e-3, "dropout": 0.2, "epochs": 15}
 _RANK_BLOCK = 128  # rows per block when ranking validation targets over the item table
 
 
 @dataclasses.dataclass
 class NextItemConfig(Config):
-    max_len: int = 50
-    hidden: int = 64
+    max_history: int = 50
+    item_dim: int = 64               # item embeddings and the user vector u (SASRec's d)
     item_loss: str = "full_softmax"  # | "sampled_softmax" (in-batch, log-Q corrected)
     top_k_max: int = 100             # largest k a serving request may ask for
     learning_rate: float = 1e-3
@@ -57,8 +57,8 @@ class NextItemConfig(Config):
     def __post_init__(self):
         if self.item_loss not in ITEM_LOSSES:
             raise ValueError(f"item_loss must be one of {ITEM_LOSSES}, got {self.item_loss!r}")
-        if self.max_len < 1 or self.top_k_max < 1:
-            raise ValueError(f"max_len and top_k_max must be positive, got {self.max_len}, {self.top_k_max}")
+        if self.max_history < 1 or self.top_k_max < 1:
+            raise ValueError(f"max_history and top_k_max must be positive, got {self.max_history}, {self.top_k_max}")
 
 
 class NextItemModel(RecModel):
@@ -215,4 +215,4 @@ def planted_data(config: NextItemConfig, quick: bool = False, seed: int = 0):
     from tfrec_pkg.data.synthetic import providers
 
     return providers(num_users=500 if quick else 1000, num_items=1500 if quick else 3000, seq_len=30,
-                     max_len=config.max_len, seed=seed)
+                     max_history=config.max_history, seed=seed)

@@ -50,7 +50,7 @@ class SUMConfig(Config):
     user_encoder: str = "sum"
     item_dim: int = 64          # Appendix A.2 (Taobao)
     category_dim: int = 16      # Appendix A.2 (Taobao)
-    state_dim: int = 64         # Appendix A.2 (Taobao)
+    hidden_dim: int = 64        # Appendix A.2 (Taobao)
     num_channels: int = 5       # incl. the highway channel
     max_history: int = 50       # the paper truncates to 100; 50 keeps CPU training quick
     highway: bool = True
@@ -99,10 +99,10 @@ class SUM(RecModel):
         self.category_embedding = tf.keras.layers.Embedding(
             self.vocab["category"].size, config.category_dim, embeddings_regularizer=reg,
             name="category_embedding")
-        self.projection = (tf.keras.layers.Dense(config.state_dim, use_bias=False, kernel_regularizer=reg,
+        self.projection = (tf.keras.layers.Dense(config.hidden_dim, use_bias=False, kernel_regularizer=reg,
                                                  name="projection")
-                           if config.item_dim + config.category_dim != config.state_dim else None)
-        d = config.state_dim
+                           if config.item_dim + config.category_dim != config.hidden_dim else None)
+        d = config.hidden_dim
         if config.user_encoder == "sum":
             self.cell = SUMCell(d, config.num_channels, highway=config.highway, debuff=config.debuff,
                                 instance_attention=config.instance_attention, writing=config.writing,

@@ -125,11 +125,11 @@ def read_with_mapping(interactions_path, mapping_path, chunk_rows: int = 1_000_0
 # ----------------------------------------------------------------------------- sequences
 
 
-def to_sequences(interactions: pd.DataFrame, max_len: int, min_events: int = 1) -> SyntheticData:
+def to_sequences(interactions: pd.DataFrame, max_history: int, min_events: int = 1) -> SyntheticData:
     """Interactions (a reader's output) -> next-item rows with item + provider histories.
 
     One row per interaction that has at least one earlier interaction of its user (order:
-    timestamp, ties by row order): the history is the last ``max_len`` earlier items and their
+    timestamp, ties by row order): the history is the last ``max_history`` earlier items and their
     providers, the interaction itself is the target (``item_id``, ``provider_id``), as in
     :func:`tfrec_pkg.data.synthetic.providers.providers`. Users with fewer than ``min_events``
     interactions are dropped first (default 1: none; the paper does not filter further).
@@ -140,8 +140,8 @@ def to_sequences(interactions: pd.DataFrame, max_len: int, min_events: int = 1) 
     ``label`` (always 1). ``items`` holds every item with its provider (the first one seen).
     No ``true_prob``: real data has no known probabilities.
     """
-    if int(max_len) != max_len or max_len < 1:
-        raise ValueError(f"max_len must be a positive integer, found {max_len!r}")
+    if int(max_history) != max_history or max_history < 1:
+        raise ValueError(f"max_history must be a positive integer, found {max_history!r}")
     missing = [c for c in COLUMNS if c not in interactions.columns]
     if missing:
         raise ValueError(f"interactions lack column(s) {missing}; expected {COLUMNS}")
@@ -161,9 +161,9 @@ def to_sequences(interactions: pd.DataFrame, max_len: int, min_events: int = 1) 
     rows = np.flatnonzero(pos >= 1)
     if len(rows) == 0:
         raise ValueError("no user has 2 or more interactions: there is no next item to predict")
-    # History of row r = the user's previous min(pos, max_len) events: views into the flat
+    # History of row r = the user's previous min(pos, max_history) events: views into the flat
     # arrays, which never cross users because pos counts events of the same user only.
-    lengths = np.minimum(pos[rows], int(max_len))
+    lengths = np.minimum(pos[rows], int(max_history))
     hist_items = [item[r - n:r] for r, n in zip(rows, lengths)]
     hist_provs = [prov[r - n:r] for r, n in zip(rows, lengths)]
     frame = pd.DataFrame({
@@ -179,7 +179,7 @@ def to_sequences(interactions: pd.DataFrame, max_len: int, min_events: int = 1) 
     by_pos = frame[["user_id"]].assign(timestamp=pos[rows])
     items, first = np.unique(item, return_index=True)
     item_frame = pd.DataFrame({"item_id": items.astype(np.int64), "provider_id": prov[first]})
-    return SyntheticData(frame, split_labels(by_pos), specs.next_item(int(max_len)), group="user_id",
+    return SyntheticData(frame, split_labels(by_pos), specs.next_item(int(max_history)), group="user_id",
                          items=item_frame)
 
 

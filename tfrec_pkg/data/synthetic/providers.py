@@ -25,7 +25,7 @@ Generative story (raw ids look like log ids: users 1_000_000 + u, items 500_000 
   - topic continuity: an item of topic z_t by popularity (``pop(i) / pop(z_t)``).
 
 * rows (next-item prediction): one per event t >= 1, with the user's previous events as the
-  history (the last ``max_len`` items and their providers, oldest first) and the event itself
+  history (the last ``max_history`` items and their providers, oldest first) and the event itself
   as the target (``item_id``, ``provider_id``). Every user has ``seq_len`` events, so
   ``seq_len - 1`` rows.
 * true probabilities: a row's target was drawn from ``P(i | u, z_t)`` with z_t unknown given
@@ -68,10 +68,10 @@ _CHUNK = 2048  # rows per block of the [rows, items] true-probability matrix
 
 
 def providers(num_users: int = 2000, num_items: int = 1000, num_providers: int = 100,
-              num_topics: int = 10, seq_len: int = 30, max_len: int = 20,
+              num_topics: int = 10, seq_len: int = 30, max_history: int = 20,
               seed: int = 0) -> SyntheticData:
     """Generate the data set described in the module docstring."""
-    for name, value in (("num_users", num_users), ("max_len", max_len)):
+    for name, value in (("num_users", num_users), ("max_history", max_history)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, found {value!r}")
     if seq_len < 4:
@@ -128,13 +128,13 @@ def providers(num_users: int = 2000, num_items: int = 1000, num_providers: int =
     of_topic = _GroupSampler(item_topic, pop, T).sample(z, u_topic)
     events = np.where(by_provider, np.where(pop_pt[prov, z] > 0, in_topic, any_of_p), of_topic)
 
-    # Rows: target positions 1 .. S-1 per user, history = the previous max_len events.
+    # Rows: target positions 1 .. S-1 per user, history = the previous max_history events.
     users = np.repeat(np.arange(U), S - 1)
     pos = np.tile(np.arange(1, S), U)
     target = events[users, pos]
     raw_items = events + ITEM_OFFSET
     raw_provs = item_prov[events] + PROVIDER_OFFSET
-    hist_items, hist_provs = _histories(raw_items, raw_provs, users, pos, int(max_len))
+    hist_items, hist_provs = _histories(raw_items, raw_provs, users, pos, int(max_history))
 
     prob, rank = _true_probabilities(users, z[users, pos - 1], target, loyal, weight, item_topic,
                                      item_prov, pop, pop_t, pop_p, pop_pt)
@@ -157,7 +157,7 @@ def providers(num_users: int = 2000, num_items: int = 1000, num_providers: int =
     })
     items = pd.DataFrame({"item_id": np.arange(I, dtype=np.int64) + ITEM_OFFSET,
                           "provider_id": item_prov.astype(np.int64) + PROVIDER_OFFSET})
-    return SyntheticData(frame, split_labels(frame), specs.next_item(int(max_len)), group="user_id",
+    return SyntheticData(frame, split_labels(frame), specs.next_item(int(max_history)), group="user_id",
                          items=items)
 
 
@@ -177,9 +177,9 @@ def split_labels(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _histories(items: np.ndarray, provs: np.ndarray, users: np.ndarray, pos: np.ndarray,
-               max_len: int) -> tuple[list, list]:
-    """Per row, views of the user's events ``[max(0, pos - max_len), pos)``: items, providers."""
-    starts = np.maximum(pos - max_len, 0)
+               max_history: int) -> tuple[list, list]:
+    """Per row, views of the user's events ``[max(0, pos - max_history), pos)``: items, providers."""
+    starts = np.maximum(pos - max_history, 0)
     return ([items[u, s:e] for u, s, e in zip(users, starts, pos)],
             [provs[u, s:e] for u, s, e in zip(users, starts, pos)])
 

@@ -3,7 +3,7 @@ next-item baseline trained like IPSRec (full-softmax cross-entropy over the item
 validation MRR@10 early stopping) on the same pipeline and protocol.
 
     e_t = Dropout(E_item[i_t])          (embedding dropout, RecBole ``dropout_prob`` 0.3)
-    h_t = GRU(e_t, h_{t-1})             (hidden 128, one layer)
+    h_t = GRU(e_t, h_{t-1})             (hidden_dim 128, one layer)
     u   = W h_n                         (dense back to the embedding size)
     score(i) = u . E_item[i]
 
@@ -26,7 +26,7 @@ __all__ = ["GRU4Rec", "GRU4RecConfig"]
 
 @dataclasses.dataclass
 class GRU4RecConfig(NextItemConfig):
-    gru_units: int = 128
+    hidden_dim: int = 128
     dropout: float = 0.3
 
 
@@ -37,15 +37,15 @@ class GRU4Rec(NextItemModel):
         config = config or GRU4RecConfig()
         super().__init__(config, vocab or {}, name=name or "gru4rec")
         self.item_embedding = tf.keras.layers.Embedding(
-            self.vocab["item"].size, config.hidden, name="item_embedding",
+            self.vocab["item"].size, config.item_dim, name="item_embedding",
             embeddings_initializer=tf.keras.initializers.GlorotUniform())
         self.embedding_dropout = tf.keras.layers.Dropout(config.dropout)
-        self.gru = tf.keras.layers.GRU(config.gru_units, return_sequences=True, name="gru")
-        self.output_dense = tf.keras.layers.Dense(config.hidden, name="to_embedding")
+        self.gru = tf.keras.layers.GRU(config.hidden_dim, return_sequences=True, name="gru")
+        self.output_dense = tf.keras.layers.Dense(config.item_dim, name="to_embedding")
 
     @property
     def feature_spec(self) -> list[FeatureSpec]:
-        return [s for s in specs.next_item(self.config.max_len) if s.name in ("hist_item_ids", "item_id")]
+        return [s for s in specs.next_item(self.config.max_history) if s.name in ("hist_item_ids", "item_id")]
 
     def user_vectors(self, features, training=False):
         items = features["hist_item_ids"]
