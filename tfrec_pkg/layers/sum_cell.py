@@ -49,17 +49,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfrec_pkg.layers.sequence import masked_step
+
 _EPS = 1e-8
-
-
-def masked_step(cell, x, states, mask=None):
-    """``cell.call`` for one event per row; rows whose ``mask`` is False keep their state
-    exactly (what ``tf.keras.layers.RNN`` does on padded steps)."""
-    _, new_states = cell.call(x, states)
-    if mask is None:
-        return new_states
-    return [tf.where(tf.reshape(tf.cast(mask, tf.bool), [-1] + [1] * (len(new.shape) - 1)), new, old)
-            for new, old in zip(new_states, states)]
 
 
 def _scalar(layer, name, init):

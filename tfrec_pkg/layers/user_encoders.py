@@ -14,7 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfrec_pkg.layers.attention import masked_softmax
-from tfrec_pkg.layers.sum_cell import masked_step
+from tfrec_pkg.layers.sequence import masked_step
 
 
 @tf.keras.utils.register_keras_serializable(package="tfrec_pkg")

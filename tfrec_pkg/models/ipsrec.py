@@ -36,6 +36,7 @@ import tensorflow as tf
 from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
 from tfrec_pkg.layers.co_attention import CoAttentionFusion
+from tfrec_pkg.layers.sequence import last_step
 from tfrec_pkg.layers.transformer import (TransformerEncoder, aligned_causal_mask, causal_mask,
                                           normal_init, plain_causal_mask)
 from tfrec_pkg.models import registry
@@ -108,11 +109,10 @@ class IPSRec(NextItemModel):
         """(u [B, H] item-side, v [B, H] provider-side or None) at the last real step."""
         items = features["hist_item_ids"]
         valid = tf.not_equal(items, 0)
-        last = tf.maximum(tf.reduce_sum(tf.cast(valid, tf.int32), 1) - 1, 0)
         x_i = self._tokens(items, self.item_embedding, self.item_position, 0, training)
         if not self.config.use_provider:
             h = self.encoder(x_i, attention_mask=causal_mask(valid), training=training)
-            return tf.gather(h, last, batch_dims=1), None
+            return last_step(h, items), None
         x_p = self._tokens(features["hist_provider_ids"], self.provider_embedding, self.provider_position, 1, training)
         length = tf.shape(items)[1]
         if self.config.stream == "single":                                               # Eqs. (2)-(3)
@@ -123,7 +123,7 @@ class IPSRec(NextItemModel):
             h_i = self.encoder(x_i, attention_mask=causal_mask(valid), training=training)
             h_p = self.provider_encoder(x_p, attention_mask=causal_mask(valid), training=training)
             h_i, h_p = self.fusion(h_i, h_p, valid, training=training)
-        return tf.gather(h_i, last, batch_dims=1), tf.gather(h_p, last, batch_dims=1)   # Eqs. (5), (12)
+        return last_step(h_i, items), last_step(h_p, items)                             # Eqs. (5), (12)
 
     def loss_terms(self, features, training=False):
         idx = self.map_ids(features)

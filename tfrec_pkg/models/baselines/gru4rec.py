@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
+from tfrec_pkg.layers.sequence import last_step
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.next_item import PLANTED, NextItemConfig, NextItemModel, planted_data
 
@@ -49,9 +50,8 @@ class GRU4Rec(NextItemModel):
 
     def user_vectors(self, features, training=False):
         items = features["hist_item_ids"]
-        last = tf.maximum(tf.reduce_sum(tf.cast(tf.not_equal(items, 0), tf.int32), 1) - 1, 0)
         h = self.gru(self.embedding_dropout(self.item_embedding(items), training=training), training=training)
-        return self.output_dense(tf.gather(h, last, batch_dims=1)), None
+        return self.output_dense(last_step(h, items)), None
 
     def loss_terms(self, features, training=False):
         idx = self.map_ids(features)
