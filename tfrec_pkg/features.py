@@ -10,6 +10,8 @@ Conventions
   the padding value fills ``[n, L)``. Longer histories keep their most recent ``L`` values.
 * Padding values: ``-1`` for int64 ids, ``""`` for string ids, ``0.0`` for floats. A raw id
   equal to the padding value is read as padding, never as an item.
+* Reserved indices of every vocabulary feature: ``PAD_INDEX`` (0) for padding, ``OOV_INDEX``
+  (1) for ids not seen in training; known ids start at ``NUM_RESERVED`` (2).
 """
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ import numpy as np
 
 _DTYPES = ("int64", "string", "float32")
 _DEFAULT_PAD = {"int64": -1, "string": "", "float32": 0.0}
+
+PAD_INDEX = 0
+OOV_INDEX = 1
+NUM_RESERVED = 2
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,8 +7,8 @@ import pytest
 import tfrec_pkg  # noqa: F401
 
 from tfrec_pkg.data.synthetic import ctr_with_history
-from tfrec_pkg.data.vocab import OOV_INDEX
 from tfrec_pkg.evaluation import metrics
+from tfrec_pkg.features import OOV_INDEX
 
 SMALL = dict(num_users=60, impressions_per_user=10, num_items=50)
 SCALARS = ["user_id", "item_id", "category_id", "timestamp", "true_prob", "label"]

@@ -8,8 +8,8 @@ import pytest
 import tfrec_pkg  # noqa: F401
 import tensorflow as tf
 
-from tfrec_pkg.data.vocab import OOV_INDEX, PAD_INDEX, Vocabulary, fit_vocabularies
-from tfrec_pkg.features import FeatureSpec
+from tfrec_pkg.data.vocab import Vocabulary, fit_vocabularies
+from tfrec_pkg.features import OOV_INDEX, PAD_INDEX, FeatureSpec
 from tfrec_pkg.layers.id_lookup import IdLookup
 
 

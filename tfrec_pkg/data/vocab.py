@@ -16,9 +16,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-PAD_INDEX = 0
-OOV_INDEX = 1
-NUM_RESERVED = 2
+from tfrec_pkg.features import NUM_RESERVED, OOV_INDEX, PAD_INDEX
 
 
 class Vocabulary:

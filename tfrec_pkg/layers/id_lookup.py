@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfrec_pkg.data.vocab import NUM_RESERVED, OOV_INDEX, PAD_INDEX
+from tfrec_pkg.features import NUM_RESERVED, OOV_INDEX, PAD_INDEX
 
 
 @tf.keras.utils.register_keras_serializable(package="tfrec_pkg")

@@ -30,8 +30,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrec_pkg.config import Config
-from tfrec_pkg.data.vocab import NUM_RESERVED
-from tfrec_pkg.features import FeatureSpec, signature
+from tfrec_pkg.features import NUM_RESERVED, FeatureSpec, signature
 from tfrec_pkg.models.endpoint import Endpoint
 from tfrec_pkg.models.recmodel import RecModel
 
