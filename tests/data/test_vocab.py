@@ -1,4 +1,5 @@
-"""Vocabularies (tfrec_pkg/data/vocab.py) and their in-graph twin IdLookup (layers/id_lookup.py)."""
+"""Vocabularies (tfrec_pkg/data/vocab.py) and their in-graph twin, the Keras lookup layer of
+``Vocabulary.layer``."""
 import json
 
 import numpy as np
@@ -10,7 +11,6 @@ import tensorflow as tf
 
 from tfrec_pkg.data.vocab import Vocabulary, fit_vocabularies
 from tfrec_pkg.features import OOV_INDEX, PAD_INDEX, FeatureSpec
-from tfrec_pkg.layers.id_lookup import IdLookup
 
 
 def test_fit_orders_by_frequency_then_id():
@@ -99,10 +99,26 @@ def test_numpy_lookup_equals_in_graph_layer(dtype, known, queries):
 
 
 def test_int_lookup_accepts_int32_and_rejects_strings():
-    layer = Vocabulary([4, 5], "int64").layer()
-    np.testing.assert_array_equal(layer(tf.constant([5, 4, 6, -1], tf.int32)).numpy(), [3, 2, 1, 0])
-    with pytest.raises(TypeError, match="int64"):
+    layer = Vocabulary([4, 5], "int64").layer(name="lookup_item")
+    out = layer(tf.constant([5, 4, 6, -1], tf.int32))
+    np.testing.assert_array_equal(out.numpy(), [3, 2, 1, 0])
+    assert out.dtype == tf.int64
+    with pytest.raises(tf.errors.UnimplementedError) as err:  # Keras casts, strings cannot be cast
         layer(tf.constant(["4"]))
+    assert "lookup_item" in str(err.value) and "to int64" in str(err.value)
+    with pytest.raises(tf.errors.UnimplementedError) as err:
+        Vocabulary(["4"], "string").layer(name="lookup_cat")(tf.constant([4]))
+    assert "lookup_cat" in str(err.value) and "to string" in str(err.value)
+
+
+@pytest.mark.parametrize("vocab", [Vocabulary([4, 5], "int64"), Vocabulary([], "int64"),
+                                   Vocabulary([4, 5], "int64", padding=np.iinfo(np.int64).min)])
+def test_int_lookup_oov_token_is_never_the_padding(vocab):
+    layer = vocab.layer()
+    if hasattr(layer, "get_vocabulary"):
+        special = layer.get_vocabulary()[:2]
+        assert special[0] == vocab.padding and special[1] != vocab.padding
+    assert layer(tf.constant([vocab.padding, 6])).numpy().tolist() == [PAD_INDEX, OOV_INDEX]
 
 
 def test_to_dict_from_dict_round_trip_through_json():
@@ -134,18 +150,23 @@ def test_fit_vocabularies_shares_item_vocab_between_target_and_history():
         fit_vocabularies(frame.drop(columns="hist_item_ids"), specs)
 
 
-def test_id_lookup_get_config_from_config_round_trip():
-    layer = IdLookup(["x", "y"], "string", "", name="lookup_cat")
-    config = json.loads(json.dumps(layer.get_config()))
-    assert config["vocabulary"] == ["x", "y"] and config["vocab_dtype"] == "string" and config["padding"] == ""
-    clone = IdLookup.from_config(config)
-    assert clone.name == "lookup_cat"
-    ids = tf.constant([["y", "", "z", "x"]])
+@pytest.mark.parametrize("vocab, ids, expected", [
+    (Vocabulary(["x", "y"], "string"), [["y", "", "z", "x"]], [[3, 0, 1, 2]]),
+    (Vocabulary([7, 3], "int64"), [[3, -1, 9, 7]], [[3, 0, 1, 2]]),
+    (Vocabulary([], "string"), [["y", "", "z"]], [[1, 0, 1]]),
+])
+def test_lookup_layer_get_config_from_config_round_trip(vocab, ids, expected):
+    layer = vocab.layer(name="lookup_x")
+    # numpy scalars (IntegerLookup keeps its tokens as np.int64) become plain JSON numbers
+    config = json.loads(json.dumps(layer.get_config(), default=lambda o: o.item()))
+    clone = type(layer).from_config(config)
+    assert clone.name == "lookup_x"
+    ids = tf.constant(ids)
     np.testing.assert_array_equal(clone(ids).numpy(), layer(ids).numpy())
-    np.testing.assert_array_equal(clone(ids).numpy(), [[3, 0, 1, 2]])
-    # registered for Keras deserialisation by its package name
-    obj = tf.keras.layers.deserialize({"class_name": "tfrec_pkg>IdLookup", "config": config})
-    assert isinstance(obj, IdLookup)
+    np.testing.assert_array_equal(clone(ids).numpy(), expected)
+    obj = tf.keras.layers.deserialize(tf.keras.layers.serialize(layer))
+    assert type(obj) is type(layer)
+    np.testing.assert_array_equal(obj(ids).numpy(), expected)
 
 
 @pytest.mark.parametrize("dtype, ids, pad", [

@@ -98,6 +98,20 @@ def test_unknown_ids_give_finite_scores(fitted, splits):
     assert (w[:, 2:] == 0).all() and (w[:, :2] != 0).any()
 
 
+def test_map_ids_accepts_int32_and_rejects_float_or_mistyped_ids(fitted, splits):
+    model, _ = fitted
+    feats = features_of(splits[2].frame.head(3), model)
+    idx = model.map_ids(feats)
+    narrow = model.map_ids(feats | {"item_id": tf.cast(feats["item_id"], tf.int32)})
+    np.testing.assert_array_equal(narrow["item_id"].numpy(), idx["item_id"].numpy())
+    assert narrow["item_id"].dtype == tf.int64
+    # a float id would be truncated by the lookup's cast: refused, naming layer and dtype
+    with pytest.raises(TypeError, match="lookup_item: feature 'item_id' expects int64 ids, got float64"):
+        model.map_ids(feats | {"item_id": tf.cast(feats["item_id"], tf.float64)})
+    with pytest.raises(TypeError, match="lookup_category: feature 'category_id' expects string ids, got int64"):
+        model.map_ids(feats | {"category_id": tf.zeros([3], tf.int64)})
+
+
 def test_zero_length_histories_give_zero_attention(fitted, splits):
     model, _ = fitted
     frame = splits[2].frame.head(6).copy()

@@ -6,8 +6,8 @@ Index layout (the same in numpy and in the exported graph):
     2 .. size-1    known ids, most frequent first (ties broken by id, so fitting is deterministic)
 
 The vocabulary travels with the model: ``Vocabulary.to_dict`` goes into the model's
-config, and :class:`tfrec_pkg.layers.id_lookup.IdLookup` builds the in-graph hash table
-that the SavedModel carries, so serving signatures take raw ids.
+config, and ``Vocabulary.layer`` builds the Keras lookup layer (an in-graph hash table that
+the SavedModel carries), so serving signatures take raw ids.
 """
 from __future__ import annotations
 
@@ -66,9 +66,25 @@ class Vocabulary:
         return out.reshape(arr.shape).astype(np.int64)
 
     def layer(self, name: str | None = None):
-        from tfrec_pkg.layers.id_lookup import IdLookup
+        """The in-graph twin of :meth:`lookup`: a Keras lookup layer giving the same int64
+        indices (padding as the mask token -> 0, one OOV index -> 1, then the ids in order)."""
+        import tensorflow as tf
 
-        return IdLookup(self.ids, self.dtype, self.padding, name=name)
+        if not self.ids:
+            # Keras lookup layers refuse an empty vocabulary; 2 hash bins with the padding as
+            # mask give the same layout: padding -> 0, every other id -> 1.
+            return tf.keras.layers.Hashing(num_bins=NUM_RESERVED, mask_value=self.padding, name=name)
+        if self.dtype == "int64":
+            # IntegerLookup's default oov_token is -1, our default padding. The lookup never
+            # reads the OOV token (only get_vocabulary() and invert=True do), but it must not
+            # be mistaken for the padding there: int64 min, or max if that is the padding.
+            oov = np.iinfo(np.int64).min
+            oov = np.iinfo(np.int64).max if self.padding == oov else oov
+            return tf.keras.layers.IntegerLookup(vocabulary=self.ids, mask_token=self.padding,
+                                                 num_oov_indices=1, oov_token=int(oov), name=name)
+        oov = "[UNK]" if self.padding != "[UNK]" else "[OOV]"  # same reason as for int64
+        return tf.keras.layers.StringLookup(vocabulary=self.ids, mask_token=self.padding,
+                                            num_oov_indices=1, oov_token=oov, name=name)
 
     def to_dict(self) -> dict:
         return {"ids": list(self.ids), "dtype": self.dtype, "padding": self.padding}

@@ -71,7 +71,14 @@ class RecModel(tfrs.Model):
         out = dict(features)
         for spec in self.feature_spec:
             if spec.vocabulary is not None and spec.name in features:  # serving may send a subset
-                out[spec.name] = self.lookups[spec.vocabulary](features[spec.name])
+                ids = tf.convert_to_tensor(features[spec.name])
+                layer = self.lookups[spec.vocabulary]
+                # The Keras lookups cast their input, which would silently truncate float ids;
+                # any integer width is fine for int64 vocabularies.
+                if not (ids.dtype == spec.tf_dtype or (spec.dtype == "int64" and ids.dtype.is_integer)):
+                    raise TypeError(f"{layer.name}: feature {spec.name!r} expects {spec.dtype} ids, "
+                                    f"got {ids.dtype.name}")
+                out[spec.name] = layer(ids)
         return out
 
     @property
