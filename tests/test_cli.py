@@ -23,14 +23,21 @@ def test_demo_quick_prints_results_table():
     assert 0.5 < float(values["auc"]) <= float(values["bayes_auc"]) + 0.02
 
 
-def test_claims_prints_table_and_summary_line_with_matching_exit_code():
+def test_quick_claims_print_table_and_an_indicative_summary():
     proc = _run("claims", "base_model", "--quick")
     lines = proc.stdout.strip().splitlines()
     assert lines[-1].startswith("claims: ") and "held" in lines[-1], proc.stdout + proc.stderr[-2000:]
-    held, failed = [int(w) for w in lines[-1].replace(",", "").split() if w.isdigit()]
+    held, failed = [int(w) for w in lines[-1].split(" -- ")[0].replace(",", "").split() if w.isdigit()]
     assert held + failed >= 1
-    assert proc.returncode == (0 if failed == 0 else 1)
+    # quick data is too small for a verdict: labelled, and never a failing exit
+    assert "indicative (quick)" in lines[-1] and proc.returncode == 0
     assert "lift_ratio" in proc.stdout
+
+
+def test_record_needs_a_full_run(tmp_path):
+    proc = _run("claims", "base_model", "--quick", "--record", str(tmp_path / "CLAIMS.md"))
+    assert proc.returncode == 2 and "--record needs a full run" in proc.stderr
+    assert not (tmp_path / "CLAIMS.md").exists()
 
 
 def test_claims_unknown_model_fails():

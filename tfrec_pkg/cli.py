@@ -16,8 +16,11 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("claims", help="run a model's paper-claim checks")
     p.add_argument("name")
-    p.add_argument("--quick", action="store_true")
+    p.add_argument("--quick", action="store_true",
+                   help="small data: shows the checks run; its results are indicative only")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--record", metavar="CLAIMS_MD", nargs="?", const="CLAIMS.md",
+                   help="write the results into the model's section of CLAIMS.md (full runs only)")
 
     p = sub.add_parser("bench", help="throughput / latency / memory benchmark -> BENCHMARKS.md")
     p.add_argument("name")
@@ -50,11 +53,25 @@ def main(argv=None) -> int:
             print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         return 0
     if args.command == "claims":
-        from tfrec_pkg import claims
+        import time
 
+        from tfrec_pkg import claims
+        from tfrec_pkg.claims import record
+
+        if args.record and args.quick:
+            parser.error("--record needs a full run (drop --quick)")
+        start = time.perf_counter()
         results = claims.run(args.name, quick=args.quick, seed=args.seed)
         print(claims.table(results).to_string(index=False))
+        if args.quick:  # a size at which a claim may miss for lack of data: not a verdict
+            print(claims.summary(results) + " -- indicative (quick): the verdict is "
+                  f"`tfrec claims {args.name}`")
+            return 0
         print(claims.summary(results))
+        if args.record:
+            command = f"tfrec claims {args.name}" + (f" --seed {args.seed}" if args.seed else "")
+            record.write(args.record, args.name, results, command, args.seed, time.perf_counter() - start)
+            print(f"recorded in {args.record}")
         return 0 if all(c.held for c in results) else 1
     if args.command == "bench":
         from tfrec_pkg import bench
