@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from tfrec_pkg.serving.json_tensor import (
     parse_predict_request,
     predict_response_json,
 )
-from tfrec_pkg.serving.repository import ModelConfig, load_model_config_file, parse_pbtxt
+from tfrec_pkg.serving.repository import ModelConfig, load_model_config_file
 from tfrec_pkg.serving.server import main
 
 F = {"x": InputSpec("DT_FLOAT", (None, 2))}
@@ -80,7 +81,59 @@ model_config_list {
 """)
     assert load_model_config_file(str(t)) == [ModelConfig("a", "/m/a", {"stable": 3, "canary": 4}),
                                               ModelConfig("b", "/m/b")]
-    assert parse_pbtxt("a { b: 1 c: 'x' }") == {"a": [{"b": [1], "c": ["x"]}]}
+    t.write_text("model_config_list < config < name: 'a\\x2e' base_path: '/m/a' > >")  # <> and C escapes
+    assert load_model_config_file(str(t)) == [ModelConfig("a.", "/m/a")]
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("model_config_list { config { name: 'a' base_path: '/m' }", r"1:\d+ : Expected \"}\""),
+    ("model_config_list { config { nmae: 'a' } }", 'no field named "nmae"'),
+    ("model_config_list { config { name: 'a' base_path: '/m' version_labels { key: 's' value: x } } }",
+     "Couldn't parse integer: x"),
+    ("model_config_list { }\nmodel_config_list { }", 'multiple "model_config_list"'),
+    ("", "expected one model_config_list"),
+    ("model_config_list { }", "no models configured"),
+    ("model_config_list { config { name: 'a' base_path: '/m' model_platform: 'onnx' } }",
+     "model_platform 'onnx' is not supported"),
+    ("model_config_list { config { name: 'a' base_path: '/m' } config { name: 'a' base_path: '/n' } }",
+     "duplicate model names"),
+])
+def test_malformed_text_model_config(tmp_path, text, fragment):
+    path = tmp_path / "models.config"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=fragment) as e:
+        load_model_config_file(str(path))
+    assert str(e.value).startswith(f"{path}: ") and "\n" not in str(e.value)
+
+
+def test_text_model_config_values_checked_like_json(tmp_path):
+    path = tmp_path / "models.config"
+    path.write_text("model_config_list { config { name: '../x' base_path: '/m' } }")
+    with pytest.raises(ValueError, match="invalid model name"):
+        load_model_config_file(str(path))
+    path.write_text("model_config_list { config { name: 'a' base_path: '/m' "
+                    "version_labels { key: 's' value: -1 } } }")
+    with pytest.raises(ValueError, match="must map to a version number"):
+        load_model_config_file(str(path))
+
+
+def test_text_model_config_version_policy_warns(tmp_path, capsys):
+    path = tmp_path / "models.config"
+    path.write_text("model_config_list { config { name: 'a' base_path: '/m' "
+                    "model_version_policy { specific { versions: 1 } } } }")
+    assert load_model_config_file(str(path)) == [ModelConfig("a", "/m")]
+    assert "model_version_policy is ignored" in capsys.readouterr().err
+
+
+def test_bad_model_config_file_is_a_usage_error(tmp_path, capsys):
+    path = tmp_path / "models.config"
+    path.write_text("model_config_list { config { name: 'a' base_path: '/m' }\n")
+    with pytest.raises(SystemExit) as e:
+        main(["--model-config-file", str(path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf'tfrec serve: error: --model-config-file: {re.escape(str(path))}: '
+                        r'not a ModelServerConfig in text format: 1:\d+ : Expected "}"\.', err)
 
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "/abs", "", "a b"])

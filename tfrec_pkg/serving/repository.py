@@ -21,7 +21,8 @@ Model configuration (``--model_config_file``): either JSON::
     {"models": [{"name": "ranker", "base_path": "/srv/models/ranker",
                  "version_labels": {"stable": 1}}]}
 
-or TF Serving's protobuf text format (the subset used for this)::
+or TF Serving's ``ModelServerConfig`` in protobuf text format (only ``model_config_list``;
+unknown fields are an error, as in TF Serving)::
 
     model_config_list {
       config { name: 'ranker' base_path: '/srv/models/ranker' model_platform: 'tensorflow'
@@ -70,65 +71,27 @@ class ModelConfig:
                 raise ValueError(f"model {self.name!r}: label {label!r} must map to a version number")
 
 
-def _tokenize_pbtxt(text: str) -> list[str]:
-    token_re = re.compile(
-        r"""\s+|\#[^\n]*|(?P<tok>[{}:;,<>\[\]]|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s{}:;,<>\[\]"'#]+)"""
-    )
-    tokens, pos = [], 0
-    while pos < len(text):
-        m = token_re.match(text, pos)
-        if not m:
-            raise ValueError(f"model config: cannot parse text format near {text[pos:pos + 30]!r}")
-        if m.group("tok"):
-            tokens.append(m.group("tok"))
-        pos = m.end()
-    return tokens
+def _parse_text_config(path: str, text: str) -> list[ModelConfig]:
+    """TF Serving's ModelServerConfig in protobuf text format (what it reads for --model_config_file)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config.model_server_config_pb2 import ModelServerConfig
 
-
-def parse_pbtxt(text: str) -> dict[str, list[Any]]:
-    """A small protobuf text-format reader: ``{field: [values...]}``, messages as nested dicts."""
-    tokens = _tokenize_pbtxt(text)
-    pos = 0
-
-    def message(end: str | None) -> dict[str, list[Any]]:
-        nonlocal pos
-        out: dict[str, list[Any]] = {}
-        while pos < len(tokens):
-            tok = tokens[pos]
-            if tok in ("}", ">"):
-                if end is None:
-                    raise ValueError("model config: unbalanced '}'")
-                pos += 1
-                return out
-            name = tok
-            pos += 1
-            if pos < len(tokens) and tokens[pos] == ":":
-                pos += 1
-            if pos >= len(tokens):
-                raise ValueError(f"model config: missing value for {name!r}")
-            tok = tokens[pos]
-            if tok in ("{", "<"):
-                pos += 1
-                value: Any = message("}" if tok == "{" else ">")
-            else:
-                pos += 1
-                value = _pbtxt_scalar(tok)
-            out.setdefault(name, []).append(value)
-            if pos < len(tokens) and tokens[pos] in (";", ","):
-                pos += 1
-        if end is not None:
-            raise ValueError("model config: missing '}'")
-        return out
-
-    return message(None)
-
-
-def _pbtxt_scalar(tok: str) -> Any:
-    if tok[:1] in "'\"":
-        return tok[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
-    if re.fullmatch(r"-?\d+", tok):
-        return int(tok)
-    return tok  # enum / identifier (true, false, ...)
+    try:
+        root = text_format.Parse(text, ModelServerConfig())
+    except text_format.ParseError as e:
+        raise ValueError(f"{path}: not a ModelServerConfig in text format: {e}") from None
+    if not root.HasField("model_config_list"):
+        raise ValueError(f"{path}: expected one model_config_list {{ config {{ ... }} }}")
+    configs = []
+    for c in root.model_config_list.config:
+        platform = c.model_platform or "tensorflow"
+        if platform != "tensorflow":
+            raise ValueError(f"{path}: model_platform {platform!r} is not supported")
+        if c.HasField("model_version_policy"):
+            print(f"warning: {path}: model_version_policy is ignored; serving the latest version",
+                  file=sys.stderr)
+        configs.append(ModelConfig(c.name, c.base_path, dict(c.version_labels)))
+    return configs
 
 
 def load_model_config_file(path: str) -> list[ModelConfig]:
@@ -150,20 +113,7 @@ def load_model_config_file(path: str) -> list[ModelConfig]:
                 ModelConfig(e.get("name"), e.get("base_path"), dict(e.get("version_labels") or {}))
             )
     else:
-        root = parse_pbtxt(text)
-        lists = root.get("model_config_list") or []
-        if len(lists) != 1:
-            raise ValueError(f"{path}: expected one model_config_list {{ config {{ ... }} }}")
-        configs = []
-        for c in lists[0].get("config", []):
-            platform = (c.get("model_platform") or ["tensorflow"])[0]
-            if platform != "tensorflow":
-                raise ValueError(f"{path}: model_platform {platform!r} is not supported")
-            if "model_version_policy" in c:
-                print(f"warning: {path}: model_version_policy is ignored; serving the latest version",
-                      file=sys.stderr)
-            labels = {kv["key"][0]: kv["value"][0] for kv in c.get("version_labels", [])}
-            configs.append(ModelConfig((c.get("name") or [None])[0], (c.get("base_path") or [None])[0], labels))
+        configs = _parse_text_config(path, text)
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: duplicate model names in {names}")
