@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 
 from tfrec_pkg.serving.client import TFServingClient, TFServingError
 
@@ -66,7 +67,9 @@ def test_client_argument_checks():
 
 # --------------------------------------------------------------------------- counting stub
 class _Stub:
-    """A loopback HTTP server answering a scripted list of (status, body), counting hits."""
+    """A loopback HTTP server answering a scripted list of (status, body), counting hits.
+
+    ("drop", None) closes the connection unanswered; ("slow", seconds) answers late."""
 
     def __init__(self, script):
         self.script = list(script)
@@ -81,6 +84,12 @@ class _Stub:
                 i = min(stub.hits, len(stub.script) - 1)
                 stub.hits += 1
                 status, body = stub.script[i]
+                if status == "drop":  # close the connection without answering
+                    self.close_connection = True
+                    return
+                if status == "slow":  # answer 200 after `body` seconds
+                    time.sleep(body)
+                    status, body = 200, {"predictions": [0]}
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -164,6 +173,48 @@ def test_retries_connection_errors():
         client.status()
     assert e.value.status_code is None
     assert time.monotonic() - start >= 0.05 + 0.1  # backoff 0.05, then 0.1
+
+
+@pytest.mark.parametrize("call", ["status", "predict"])
+def test_retries_dropped_connections(stub_factory, call):
+    # GET and POST alike: a predict has no side effects, so repeating it is safe
+    stub = stub_factory([("drop", None), ("drop", None), (200, {"predictions": [1.0]})])
+    client = TFServingClient(stub.url, "m", retries=2, backoff=0.01)
+    out = client.status() if call == "status" else client.predict(instances=[1.0])
+    assert stub.hits == 3 and (call == "status" or out.tolist() == [1.0])
+    stub = stub_factory([("drop", None)])
+    with pytest.raises(TFServingError) as e:
+        getattr(TFServingClient(stub.url, "m", retries=1, backoff=0.01), call)(
+            *([] if call == "status" else [[1.0]]))
+    assert e.value.status_code is None and e.value.message.startswith(f"cannot reach {stub.url}/v1/models/m")
+    assert stub.hits == 2
+
+
+def test_read_timeout_not_retried(stub_factory):
+    # the model may still be working on the first request; don't pile more on it
+    stub = stub_factory([("slow", 1.0)])
+    client = TFServingClient(stub.url, "m", retries=3, backoff=0.01, timeout=0.2)
+    with pytest.raises(TFServingError) as e:
+        client.predict(instances=[1.0])
+    assert e.value.status_code is None
+    assert e.value.message == f"timed out after 0.2s: {stub.url}/v1/models/m:predict"
+    assert stub.hits == 1
+
+
+def test_backoff_doubles_from_the_first_retry(stub_factory):
+    stub = stub_factory([(500, {"error": "x"})] * 3 + [(200, {"predictions": [1]})])
+    client = TFServingClient(stub.url, "m", retries=3, backoff=0.1)
+    start = time.monotonic()
+    client.predict(instances=[1])
+    assert stub.hits == 4 and 0.7 <= time.monotonic() - start < 2  # 0.1 + 0.2 + 0.4
+
+
+def test_session_passed_in_gets_the_retry_policy(stub_factory):
+    stub = stub_factory([(503, {"error": "busy"}), (200, {"predictions": [1]})])
+    session = requests.Session()
+    client = TFServingClient(stub.url, "m", retries=1, backoff=0, session=session)
+    assert client.predict(instances=[1]).tolist() == [1] and stub.hits == 2
+    assert session.get_adapter("http://elsewhere/").max_retries.total == 0  # other URLs: untouched
 
 
 def test_dataframe_list_cells_stay_lists(stub_factory):

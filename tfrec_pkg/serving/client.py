@@ -7,19 +7,21 @@
 ``predict`` returns a numpy array when the signature has one output and a dict of numpy arrays
 when it has several (api_rest.md "Response format"). Errors raise :class:`TFServingError`
 with the HTTP status and the server's ``error`` text. Connection errors and 5xx answers are
-retried with exponential backoff (``backoff * 2**attempt`` seconds, ``retries`` times); 4xx
-answers never are.
+retried with exponential backoff (``backoff * 2**attempt`` seconds, ``retries`` times, through
+urllib3's ``Retry`` on the session); 4xx answers and read timeouts never are.
 """
 from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
 
 __all__ = ["TFServingClient", "TFServingError"]
 
@@ -97,6 +99,32 @@ def _is_named_row(value: Any) -> bool:
     return isinstance(value, dict) and not (len(value) == 1 and "b64" in value)
 
 
+class _Retry(Retry):
+    """urllib3's Retry with the client's policy: ``backoff * 2**attempt`` before every retry
+    (urllib3 does not wait before the first), and read timeouts raised at once."""
+
+    def get_backoff_time(self) -> float:
+        attempt = len(self.history) - 1
+        return self.backoff_factor * 2**attempt if attempt >= 0 else 0.0
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        # the model may still be working on it: a retry would only add load
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _retry_policy(retries: int, backoff: float) -> Retry:
+    return _Retry(
+        total=retries,  # one budget for connection errors and 5xx answers together
+        allowed_methods=frozenset({"GET", "POST"}),  # predict is a POST without side effects
+        status_forcelist=range(500, 1000),  # every status >= 500
+        backoff_factor=backoff,
+        raise_on_status=False,  # the last 5xx comes back as a response, error text and all
+        respect_retry_after_header=False,  # the backoff alone sets the waits
+    )
+
+
 class TFServingClient:
     """Client for one model (optionally pinned to a version or a label)."""
 
@@ -113,6 +141,8 @@ class TFServingClient:
         self.retries = max(0, int(retries))
         self.backoff = backoff
         self.session = session or requests.Session()
+        # mounted for this server's URLs only, so a session passed in keeps its other adapters
+        self.session.mount(self.base_url + "/", HTTPAdapter(max_retries=_retry_policy(self.retries, backoff)))
 
     # ------------------------------------------------------------------ URLs
     @property
@@ -174,32 +204,18 @@ class TFServingClient:
             # allow_nan: TF Serving accepts NaN / Infinity tokens (api_rest.md "JSON conformance")
             data = json.dumps(body, allow_nan=True).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        attempt = 0
-        while True:
-            try:
-                resp = self.session.request(method, url, data=data, headers=headers, timeout=self.timeout)
-            except requests.ConnectionError as e:  # includes ConnectTimeout; never ReadTimeout
-                if attempt < self.retries:
-                    self._sleep(attempt)
-                    attempt += 1
-                    continue
-                raise TFServingError(None, f"cannot reach {url}: {e}") from e
-            except requests.Timeout as e:
-                raise TFServingError(None, f"timed out after {self.timeout}s: {url}") from e
-            if resp.status_code >= 500 and attempt < self.retries:
-                self._sleep(attempt)
-                attempt += 1
-                continue
-            if resp.status_code >= 400:
-                raise TFServingError(resp.status_code, _error_text(resp))
-            try:
-                return resp.json()
-            except ValueError as e:
-                raise TFServingError(resp.status_code, f"response is not JSON: {resp.text[:200]}") from e
-
-    def _sleep(self, attempt: int) -> None:
-        if self.backoff > 0:
-            time.sleep(self.backoff * (2**attempt))
+        try:
+            resp = self.session.request(method, url, data=data, headers=headers, timeout=self.timeout)
+        except requests.ConnectionError as e:  # includes ConnectTimeout; never ReadTimeout
+            raise TFServingError(None, f"cannot reach {url}: {e}") from e
+        except requests.Timeout as e:
+            raise TFServingError(None, f"timed out after {self.timeout}s: {url}") from e
+        if resp.status_code >= 400:
+            raise TFServingError(resp.status_code, _error_text(resp))
+        try:
+            return resp.json()
+        except ValueError as e:
+            raise TFServingError(resp.status_code, f"response is not JSON: {resp.text[:200]}") from e
 
 
 def _error_text(resp: requests.Response) -> str:
