@@ -1,7 +1,7 @@
 """The local TF Serving REST server, exercised over HTTP in a subprocess.
 
 Doc references are to tensorflow/serving tensorflow_serving/g3doc/api_rest.md ("api_rest.md")
-and to the server sources it describes (util/json_tensor.cc, model_servers/http_rest_api_*.cc).
+and to the server sources it describes (util/ JSON <-> tensor code, model_servers/http_rest_api_*.cc).
 """
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_base64_string_input(server):
 
 def test_nan_and_infinity_tokens(server):
     # api_rest.md "JSON conformance": NaN, Infinity and -Infinity are accepted and written as
-    # bare tokens; json_tensor.cc WriteDecimal writes whole floats with a trailing ".0".
+    # bare tokens; TF Serving's WriteDecimal writes whole floats with a trailing ".0".
     r = post(server, "/v1/models/scaler:predict", '{"instances": [NaN, Infinity, -Infinity, 1]}')
     assert r.status_code == 200, r.text
     assert r.text.replace(" ", "") == '{"predictions":[NaN,Infinity,-Infinity,2.0]}'

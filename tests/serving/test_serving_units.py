@@ -7,16 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from tfrec_pkg.serving.json_tensor import (
-    COLUMNAR,
-    ROW,
-    InputSpec,
-    InvalidArgument,
-    parse_json_body,
-    parse_predict_request,
-    predict_response_json,
-)
+from tfrec_pkg.serving.errors import InvalidArgument
 from tfrec_pkg.serving.repository import ModelConfig, load_model_config_file
+from tfrec_pkg.serving.rest_request import COLUMNAR, ROW, InputSpec, parse_json_body, parse_predict_request
+from tfrec_pkg.serving.rest_response import predict_response_json
 from tfrec_pkg.serving.server import main
 
 F = {"x": InputSpec("DT_FLOAT", (None, 2))}
@@ -38,7 +32,7 @@ def test_columnar_scalar_and_types():
     ("DT_FLOAT", 2**24 + 1), ("DT_BOOL", 1), ("DT_STRING", 1), ("DT_STRING", {"a": 1}), ("DT_INT64", None),
 ])
 def test_type_rules(dtype, value):
-    # json_tensor.cc AddValueToTensor / IsLosslessDecimal
+    # TF Serving's AddValueToTensor / IsLosslessDecimal
     with pytest.raises(InvalidArgument):
         parse_predict_request({"inputs": [value]}, {"v": InputSpec(dtype, (None,))})
 

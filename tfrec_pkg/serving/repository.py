@@ -41,7 +41,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .json_tensor import InputSpec, InvalidArgument, NotFound
+from .errors import InvalidArgument, NotFound
+from .rest_request import InputSpec
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _VERSION_DIR_RE = re.compile(r"^\d+$")

@@ -2,7 +2,7 @@
 
 Production runs the real ``tensorflow_model_server`` on the same SavedModel directories;
 this server answers the same URLs with the same JSON (tensorflow_serving/g3doc/api_rest.md,
-tensorflow_serving/util/json_tensor.cc, model_servers/http_rest_api_handler.cc)::
+tensorflow_serving/util/ JSON <-> tensor code, model_servers/http_rest_api_handler.cc)::
 
     GET  /v1/models/NAME[/versions/V | /labels/L]             model status
     GET  /v1/models/NAME[/versions/V | /labels/L]/metadata    signature defs
@@ -36,16 +36,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .json_tensor import (
-    InvalidArgument,
-    ServingError,
-    json_dumps,
-    parse_json_body,
-    parse_predict_request,
-    predict_response_json,
-    signature_name_of,
-)
+from .errors import InvalidArgument, ServingError
 from .repository import ModelConfig, ModelRepository, load_model_config_file, valid_name
+from .rest_request import parse_json_body, parse_predict_request, signature_name_of
+from .rest_response import json_dumps, predict_response_json
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 
