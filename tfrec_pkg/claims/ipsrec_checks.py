@@ -11,11 +11,9 @@ is positive in every seed; "within noise" means no more than two standard errors
 from __future__ import annotations
 
 import pandas as pd
-import tensorflow as tf
 
+from tfrec_pkg import experiment
 from tfrec_pkg.claims import Claim, paired
-from tfrec_pkg.evaluation import evaluate
-from tfrec_pkg.training import train
 
 # name -> (registered model, config changes)
 VARIANTS = {
@@ -31,36 +29,20 @@ METRICS = ("hr@5", "mrr@5", "ndcg@5", "hr@10", "mrr@10", "ndcg@10")
 PATIENCE = 2  # the reference's 10 is for 1M-row data sets; planted runs peak in 5-10 epochs
 
 
-def data(seed: int, quick: bool, config):
-    """The registered planted data (3000 items from 100 providers: many more items than
-    providers, as in the paper's data sets, so a provider is seen far more often than each
-    of its items)."""
-    from tfrec_pkg.models import registry
-
-    return registry.entry("ipsrec").data(config, quick=quick, seed=seed).splits()
-
-
 def fit_and_rank(name: str, splits, seed: int, epochs: int | None = None) -> dict:
-    from tfrec_pkg.models import registry
-
-    model_name, change = VARIANTS[name]
-    entry = registry.entry(model_name)
-    train_split, val_split, test_split = splits
-    tf.keras.utils.set_random_seed(seed)
-    model = entry.model_class(entry.planted_config().replace(**change), train_split.vocab)
-    history = train(model, train_split, val_split, verbose=0, seed=seed, epochs=epochs, patience=PATIENCE)
-    row = evaluate(model, test_split, "full_ranking", ks=(5, 10)).iloc[0]
-    return {**{m: float(row[m]) for m in METRICS}, "epochs": len(history.history["loss"])}
+    result = experiment.run(VARIANTS[name], splits=splits, seed=seed, protocol="full_ranking", ks=(5, 10),
+                            verbose=0, epochs=epochs, patience=PATIENCE)
+    return {**{m: float(result.row[m]) for m in METRICS}, "epochs": len(result.history.history["loss"])}
 
 
 def results(quick: bool = False, seed: int = 0, variants=tuple(VARIANTS)) -> pd.DataFrame:
     """Per-seed rows: every variant plus the Bayes-optimal HR@10 of the planted data."""
-    from tfrec_pkg.models import registry
-
-    config = registry.entry("ipsrec").planted_config()
     rows = []
     for s in (seed, seed + 1, seed + 2):
-        splits = data(s, quick, config)
+        # the registered planted data: 3000 items from 100 providers, many more items than
+        # providers as in the paper's data sets, so a provider is seen far more often than
+        # each of its items; every variant trains on the same splits
+        splits = experiment.planted_splits("ipsrec", quick=quick, seed=s)
         rows.append({"model": "Bayes-optimal", "seed": s, "hr@10": float(splits[2].frame["true_rank_hr10"].mean())})
         for name in variants:
             rows.append({"model": name, "seed": s, **fit_and_rank(name, splits, s)})

@@ -41,12 +41,11 @@ def _load_model(args):
         if not isinstance(model, entry.model_class):
             raise ValueError(f"{args.weights} holds a {type(model).__name__}, not {args.model}")
         return model
-    from tfrec_pkg.training import train
+    from tfrec_pkg import experiment
 
-    config = entry.planted_config()
-    train_split, val_split, _ = entry.data(config, quick=args.quick, seed=0).splits()
-    model = entry.model_class(config, train_split.vocab)
-    train(model, train_split, val_split, epochs=args.epochs, verbose=2)
+    splits = experiment.planted_splits(entry, quick=args.quick, seed=0)
+    # seed_weights=False: this command has never seeded the weights' initialisation
+    model, _ = experiment.fit(entry, splits, seed=0, seed_weights=False, epochs=args.epochs, verbose=2)
     return model
 
 
