@@ -211,6 +211,88 @@ def test_rank_of_target_average_half_integer_and_inf_masking():
 
 
 # ---------------------------------------------------------------------------
+# grouped_target_ranks / grouped_ndcg (pointwise protocol's NDCG@K per user)
+# ---------------------------------------------------------------------------
+
+# Rows of five users, interleaved; hand-computed ranks of the positives at k = 3:
+#   u1: positive 0.9 vs 0.1, 0.2                 -> rank 1, gain 1
+#   u2: positive 0.2 vs 0.5 and a tie at 0.2     -> rank 3 (pessimistic), gain 1/log2(4) = 0.5
+#   u3: positives 0.4 and 0.8 vs 0.6, 0.7        -> 0.4: rank 3 (0.8 is a positive: not a
+#       competitor), gain 0.5; 0.8: rank 1, gain 1
+#   u4: no positive                              -> no case
+#   u5: positive 0.1 vs 0.9, 0.8, 0.7            -> rank 4 > 3, gain 0
+_GROUPS = ["u1", "u2", "u3", "u1", "u2", "u3", "u4", "u5", "u1", "u2", "u3", "u3", "u4", "u5", "u5", "u5"]
+_LABELS = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+_SCORES = [0.9, 0.2, 0.4, 0.1, 0.5, 0.8, 0.3, 0.9, 0.2, 0.2, 0.6, 0.7, 0.1, 0.8, 0.7, 0.1]
+
+
+def test_grouped_ranks_and_ndcg_hand_computed():
+    ranks = M.grouped_target_ranks(_LABELS, _SCORES, _GROUPS)
+    np.testing.assert_array_equal(ranks, [1, 3, 3, 1, 4])  # in the order of the positive rows
+    assert ranks.dtype == np.int64
+    assert M.grouped_ndcg(_LABELS, _SCORES, _GROUPS, 3) == pytest.approx((1 + 0.5 + 0.5 + 1 + 0) / 5, abs=1e-12)
+    assert M.grouped_ndcg(_LABELS, _SCORES, _GROUPS, 5) == pytest.approx(
+        (1 + 0.5 + 0.5 + 1 + 1 / math.log2(5)) / 5, abs=1e-12)
+    assert math.isnan(M.grouped_ndcg([0, 0], [0.1, 0.2], ["a", "b"], 3))
+    with pytest.raises(ValueError, match="labels has 3 rows but groups has 2"):
+        M.grouped_target_ranks([1, 0, 0], [0.1, 0.2, 0.3], ["a", "b"])
+
+
+def _per_user_ndcg_reference(users, labels, scores, k):
+    """The per-user NDCG@k that SUM's claim table used before the pointwise protocol had it
+    (one positive per user, ranked against the user's negatives, ties pessimistic)."""
+    df = pd.DataFrame({"u": users, "y": labels, "s": scores})
+    pos = df[df.y == 1].set_index("u")["s"]
+    df = df.join(pos.rename("pos_s"), on="u")
+    ranks = 1 + df[(df.y == 0) & (df.s >= df.pos_s)].groupby("u").size().reindex(pos.index, fill_value=0)
+    return M.ndcg(ranks.to_numpy(), k)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grouped_ndcg_equals_the_per_user_ndcg_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    n_users, per_user = 400, 5  # 1 positive + 4 negatives, as in SUM's planted test split
+    users = np.repeat(np.arange(n_users) + 1000, per_user)
+    labels = np.tile([1, 0, 0, 0, 0], n_users)
+    perm = rng.permutation(len(users))  # rows of a user need not be adjacent
+    users, labels = users[perm], labels[perm]
+    scores = rng.integers(0, 4, len(users)) / 4.0  # many ties
+    for k in (1, 3, 5):
+        assert M.grouped_ndcg(labels, scores, users, k) == _per_user_ndcg_reference(users, labels, scores, k)
+
+
+class _Split:
+    """The parts of a data split the pointwise protocol reads; predictions are fixed."""
+
+    def __init__(self, labels, scores, groups):
+        self.labels, self.scores = np.asarray(labels), np.asarray(scores)
+        self.frame, self.group = pd.DataFrame({"user_id": groups}), "user_id"
+
+    def dataset(self, batch_size, shuffle=False):
+        return self.scores
+
+    def __len__(self):
+        return len(self.labels)
+
+
+class _FixedScores:
+    name = "fixed"
+
+    def predict(self, scores, verbose=0):
+        return scores
+
+
+def test_pointwise_protocol_reports_grouped_ndcg_for_requested_ks():
+    from tfrec_pkg.evaluation import evaluate
+
+    split = _Split(_LABELS, _SCORES, _GROUPS)
+    row = evaluate(_FixedScores(), split, "pointwise", ks=(3,)).iloc[0]
+    assert row["ndcg@3"] == pytest.approx(0.6, abs=1e-12)
+    assert row["gauc"] == M.gauc(_LABELS, _SCORES, _GROUPS)
+    assert not any(c.startswith("ndcg") for c in evaluate(_FixedScores(), split, "pointwise").columns)
+
+
+# ---------------------------------------------------------------------------
 # rel_impr
 # ---------------------------------------------------------------------------
 

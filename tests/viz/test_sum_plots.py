@@ -1,14 +1,13 @@
-"""SUM figure/metric helpers: channel utilisation (Table 5), reading shares (Fig. 5), the
-heat map (Fig. 6), and the per-user NDCG@3 used by the SUM claim table."""
+"""SUM figure helpers: channel utilisation (Table 5), reading shares (Fig. 5) and the heat map
+(Fig. 6). The per-user NDCG@3 of the SUM claim table is the pointwise protocol's grouped NDCG
+(tests/evaluation/test_metrics.py)."""
 import matplotlib
 
 matplotlib.use("Agg")
 
 import numpy as np
-import pandas as pd
 
 import tfrec_pkg  # noqa: F401
-from tfrec_pkg.claims.sum_checks import user_ndcg
 from tfrec_pkg.viz.sum_plots import channel_heatmap, channel_utilisation, reading_share
 
 
@@ -35,9 +34,3 @@ def test_heatmap_drops_highway_and_truncates():
     ax = channel_heatmap(z, length=6)
     assert ax.images[0].get_array().shape == (4, 6)
 
-
-def test_user_ndcg_pessimistic_ranks():
-    frame = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 2], "label": [1, 0, 0, 1, 0, 0]})
-    scores = np.array([0.9, 0.1, 0.2,   # user 1: positive first -> 1
-                       0.2, 0.5, 0.2])  # user 2: one higher, one tie -> rank 3 -> 1/log2(4) = 0.5
-    assert abs(user_ndcg(frame, scores, k=3) - (1.0 + 0.5) / 2) < 1e-12

@@ -39,6 +39,13 @@ Ranking metrics (``hit_rate``, ``mrr``, ``ndcg``, ``recall``)
     (1 + #greater + #equal / 2, may be a half-integer, which the HR/MRR/NDCG functions
     reject). NaN scores raise ``ValueError``; +-inf is allowed (e.g. masked items).
 
+``grouped_target_ranks`` / ``grouped_ndcg`` (pointwise data, e.g. 1 clicked + 4 shown items per user)
+    Each positive row is ranked among its group's candidates: itself and the group's negative
+    rows (other positives of the group do not compete), with the pessimistic rule above, so
+    rank = #(candidates with score >= the positive's score), the positive included. Ranks
+    come in the order of the positive rows. ``grouped_ndcg`` is ``ndcg`` of these ranks;
+    ``float('nan')`` when there is no positive row (like ``gauc`` with no valid group).
+
 ``rel_impr``
     RelaImpr = ((AUC_model - 0.5) / (AUC_base - 0.5) - 1) * 100, in percent
     (Yan et al. 2014 / DIN paper). ``auc_base <= 0.5`` raises ``ValueError``.
@@ -72,6 +79,8 @@ __all__ = [
     "ndcg",
     "recall",
     "rank_of_target",
+    "grouped_target_ranks",
+    "grouped_ndcg",
     "rel_impr",
     "HitRateAtK",
     "NDCGAtK",
@@ -327,6 +336,51 @@ def rank_of_target(scores, target_index, ties: str = "pessimistic") -> np.ndarra
     if ties == "optimistic":
         return (1 + greater).astype(np.int64)
     return 1.0 + greater + equal_others / 2.0
+
+
+def grouped_target_ranks(labels, scores, groups) -> np.ndarray:
+    """1-based pessimistic rank of each positive row among its group's candidates (itself and
+    the group's negative rows), in the order of the positive rows; int64.
+
+    Work is O(sum over positive rows of their group's size): cases are taken per group size,
+    so no row is padded out to a larger group.
+
+    Raises:
+        ValueError: bad/mismatched inputs, or missing (NaN/None) group ids.
+    """
+    y = _binary_labels(labels)
+    s = _as_float(_as_1d(scores, "scores"), "scores")
+    g = _as_1d(groups, "groups")
+    _same_length(y, "labels", s, "scores")
+    _same_length(y, "labels", g, "groups")
+    codes, _ = pd.factorize(g)
+    if (codes < 0).any():
+        raise ValueError(f"groups contains {int((codes < 0).sum())} missing value(s); expected none")
+    order = np.argsort(codes, kind="stable")  # rows of group c: order[start[c]:start[c] + size[c]]
+    size = np.bincount(codes)
+    start = np.cumsum(size) - size
+    cases = np.flatnonzero(y == 1)
+    ranks = np.empty(len(cases), dtype=np.int64)
+    case_size = size[codes[cases]]
+    for width in np.unique(case_size):
+        at = np.flatnonzero(case_size == width)
+        step = max(1, 65_536 // int(width))  # [cases, width] blocks of bounded size
+        for lo in range(0, len(at), step):
+            part = at[lo:lo + step]
+            case = cases[part]
+            rows = order[start[codes[case]][:, None] + np.arange(width)]
+            candidate = (y[rows] == 0) | (rows == case[:, None])
+            target = s[case][:, None]
+            ranks[part] = ((s[rows] >= target) & candidate).sum(axis=1)
+    return ranks
+
+
+def grouped_ndcg(labels, scores, groups, k: int) -> float:
+    """NDCG@K of each positive row ranked within its group (``grouped_target_ranks``), averaged
+    over positive rows; ``float('nan')`` when there is none."""
+    k = _check_k(k)
+    ranks = grouped_target_ranks(labels, scores, groups)
+    return ndcg(ranks, k) if len(ranks) else float("nan")
 
 
 def rel_impr(auc_model: float, auc_base: float) -> float:

@@ -1,7 +1,10 @@
 """Evaluation protocols -> one results row per model (pandas), printed like the papers' tables.
 
 * ``pointwise``: CTR prediction. AUC, GAUC (grouped by the split's group column, usually
-  the user) and LogLoss of ``model.predict`` on the split.
+  the user) and LogLoss of ``model.predict`` on the split; with ``ks``, also NDCG@K of each
+  positive row ranked among its group's rows (``metrics.grouped_ndcg``, e.g. SUM's NDCG@3
+  over each user's 1 + 4 candidates). ``ks`` defaults to none here and to (5, 10) for the
+  ranking protocols.
 * ``full_ranking``: each positive test row's target is ranked against every item of the
   catalogue (``split.items``); HR/MRR/NDCG@K. Scored in batches of cases so memory stays
   bounded (cases x items scores at a time).
@@ -27,15 +30,15 @@ from tfrec_pkg.evaluation import metrics
 PROTOCOLS = ("pointwise", "full_ranking", "sampled_ranking")
 
 
-def evaluate(model, data, protocol: str = "pointwise", *, ks=(5, 10), batch_size: int = 1024,
+def evaluate(model, data, protocol: str = "pointwise", *, ks=None, batch_size: int = 1024,
              num_negatives: int = 100, seed: int = 0, name: str | None = None) -> pd.DataFrame:
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     start = time.perf_counter()
     if protocol == "pointwise":
-        row = _pointwise(model, data, batch_size)
+        row = _pointwise(model, data, batch_size, () if ks is None else ks)
     else:
-        row = _ranking(model, data, protocol, ks, batch_size, num_negatives, seed)
+        row = _ranking(model, data, protocol, (5, 10) if ks is None else ks, batch_size, num_negatives, seed)
     row = {"model": name or model.name, "protocol": protocol, **row, "n": len(data),
            "eval_seconds": round(time.perf_counter() - start, 2)}
     return pd.DataFrame([row])
@@ -45,11 +48,14 @@ def predict_split(model, data, batch_size: int = 1024) -> np.ndarray:
     return np.asarray(model.predict(data.dataset(batch_size, shuffle=False), verbose=0)).reshape(-1)
 
 
-def _pointwise(model, data, batch_size):
+def _pointwise(model, data, batch_size, ks):
     p = predict_split(model, data, batch_size)
-    y = data.labels
-    return {"auc": metrics.auc(y, p), "gauc": metrics.gauc(y, p, data.frame[data.group].to_numpy()),
-            "logloss": metrics.logloss(y, np.clip(p, 0.0, 1.0))}
+    y, groups = data.labels, data.frame[data.group].to_numpy()
+    row = {"auc": metrics.auc(y, p), "gauc": metrics.gauc(y, p, groups),
+           "logloss": metrics.logloss(y, np.clip(p, 0.0, 1.0))}
+    for k in ks:
+        row[f"ndcg@{k}"] = metrics.grouped_ndcg(y, p, groups, k)
+    return row
 
 
 def _ranking(model, data, protocol, ks, batch_size, num_negatives, seed):
