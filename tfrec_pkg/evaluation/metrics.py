@@ -33,7 +33,9 @@ Ranking metrics (``hit_rate``, ``mrr``, ``ndcg``, ``recall``)
 
 ``rank_of_target`` ties
     Default ``ties="pessimistic"``: the target is ranked below every other item with the
-    same score, so rank = 1 + #(score > target) + #(other items with score == target).
+    same score, so rank = 1 + #(score > target) + #(other items with score == target),
+    i.e. #(items with score >= target), the target included -- the rule of
+    ``evaluation/ranking.py``, which every pessimistic rank in the package goes through.
     This stops a model that outputs a constant score from getting HR@K = 1.
     ``"optimistic"`` ranks it above them (1 + #greater); ``"average"`` uses the midpoint
     (1 + #greater + #equal / 2, may be a half-integer, which the HR/MRR/NDCG functions
@@ -69,6 +71,8 @@ import pandas as pd
 # Importing the parent package first (implicit, we live inside it) sets
 # TF_USE_LEGACY_KERAS=1, so tf.keras below is Keras 2 (tf_keras).
 import tensorflow as tf
+
+from tfrec_pkg.evaluation.ranking import pessimistic_rank, pessimistic_rank_np
 
 __all__ = [
     "auc",
@@ -328,14 +332,14 @@ def rank_of_target(scores, target_index, ties: str = "pessimistic") -> np.ndarra
             f"target_index must be in [0, {sc.shape[1] - 1}] (scores has {sc.shape[1]} columns), "
             f"but found values from {idx.min()} to {idx.max()}"
         )
-    target = sc[np.arange(sc.shape[0]), idx][:, None]
-    greater = (sc > target).sum(axis=1)
-    equal_others = (sc == target).sum(axis=1) - 1  # minus the target itself
+    target = sc[np.arange(sc.shape[0]), idx]
+    rank = pessimistic_rank_np(sc, target)  # 1 + #greater + #(others equal)
     if ties == "pessimistic":
-        return (1 + greater + equal_others).astype(np.int64)
+        return rank
+    greater = (sc > target[:, None]).sum(axis=1)
     if ties == "optimistic":
         return (1 + greater).astype(np.int64)
-    return 1.0 + greater + equal_others / 2.0
+    return (1.0 + greater + rank) / 2.0  # midpoint of the optimistic and pessimistic ranks
 
 
 def grouped_target_ranks(labels, scores, groups) -> np.ndarray:
@@ -370,8 +374,7 @@ def grouped_target_ranks(labels, scores, groups) -> np.ndarray:
             case = cases[part]
             rows = order[start[codes[case]][:, None] + np.arange(width)]
             candidate = (y[rows] == 0) | (rows == case[:, None])
-            target = s[case][:, None]
-            ranks[part] = ((s[rows] >= target) & candidate).sum(axis=1)
+            ranks[part] = pessimistic_rank_np(s[rows], s[case], candidate)
     return ranks
 
 
@@ -424,10 +427,8 @@ class _RankAtK(tf.keras.metrics.Metric):
         # NaN compares False everywhere and would silently give rank 1.
         tf.debugging.Assert(tf.logical_not(tf.reduce_any(tf.math.is_nan(y_pred))), ["y_pred contains NaN"])
         target = tf.argmax(y_true, axis=-1)
-        t_score = tf.gather(y_pred, target, axis=-1, batch_dims=1)[:, None]
-        greater = tf.reduce_sum(tf.cast(y_pred > t_score, self.dtype), axis=-1)
-        equal_others = tf.reduce_sum(tf.cast(tf.equal(y_pred, t_score), self.dtype), axis=-1) - 1.0
-        rank = 1.0 + greater + equal_others
+        t_score = tf.gather(y_pred, target, axis=-1, batch_dims=1)
+        rank = tf.cast(pessimistic_rank(y_pred, t_score), self.dtype)
         gain = tf.where(rank <= float(self.k), self._gain(rank), tf.zeros_like(rank))
         # Rows with no positive label have no target: weight 0.
         weight = tf.cast(tf.reduce_max(y_true, axis=-1) > 0, self.dtype)

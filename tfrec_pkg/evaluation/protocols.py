@@ -14,7 +14,7 @@
 Ranking protocols need ``model.score_candidates(features, candidates)`` -> [B, C] scores, where
 ``candidates`` is a dict of raw candidate item features shaped [B, C]. RecModel provides a
 generic version for pointwise models (each candidate replaces the target features).
-Ties are ranked pessimistically (see ``metrics.rank_of_target``).
+Ties are ranked pessimistically (the rule of ``evaluation/ranking.py``).
 """
 from __future__ import annotations
 

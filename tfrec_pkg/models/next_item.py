@@ -30,6 +30,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrec_pkg.config import Config
+from tfrec_pkg.evaluation.ranking import pessimistic_rank
 from tfrec_pkg.features import NUM_RESERVED, FeatureSpec, signature
 from tfrec_pkg.models.endpoint import Endpoint
 from tfrec_pkg.models.recmodel import RecModel
@@ -118,7 +119,8 @@ class NextItemModel(RecModel):
 
     def target_ranks(self, u, target):
         """Pessimistic rank [B] (1 = best; ties count against the target) of each row's target
-        among all items, computed in blocks of rows to bound memory."""
+        among all items (``evaluation.ranking.pessimistic_rank``), computed in blocks of rows
+        to bound memory."""
         table = self.item_embedding.embeddings
         valid = tf.range(tf.shape(table)[0]) >= NUM_RESERVED
         n = tf.shape(u)[0]
@@ -130,8 +132,7 @@ class NextItemModel(RecModel):
             rows, t = args
             scores = tf.matmul(rows, table, transpose_b=True)
             t_score = tf.gather(scores, t, batch_dims=1)  # from the same matmul: exact self-tie
-            ahead = (scores >= t_score[:, None]) & valid[None]
-            return tf.reduce_sum(tf.cast(ahead, tf.int32), 1)
+            return pessimistic_rank(scores, t_score, valid[None])
 
         ranks = tf.map_fn(block_ranks, (blocks, t_blocks), fn_output_signature=tf.int32)
         return tf.maximum(tf.reshape(ranks, [-1])[:n], 1)
