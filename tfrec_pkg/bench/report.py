@@ -12,7 +12,7 @@ import time
 
 import tensorflow as tf
 
-from tfrec_pkg import export
+from tfrec_pkg import experiment, export
 from tfrec_pkg.bench.rest import rest_latency
 from tfrec_pkg.bench.timing import latency, machine, matmul_flops, peak_rss_mb
 from tfrec_pkg.models import registry
@@ -20,11 +20,9 @@ from tfrec_pkg.models import registry
 
 def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
     entry = registry.entry(name)
-    config = entry.planted_config()
-    train_split, _, _ = entry.data(config, quick=True, seed=0).splits()
-    model = entry.model_class(config, train_split.vocab)
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
-    batch_size = getattr(config, "batch_size", 256)
+    train_split = experiment.planted_splits(name, quick=True, seed=0)[0]
+    model = experiment.build(name, train_split.vocab, seed=None, compile=True)  # fit by steps below
+    batch_size = getattr(model.config, "batch_size", 256)
     steps = 20 if quick else train_steps
     ds = train_split.dataset(batch_size).repeat()
     model.fit(ds, steps_per_epoch=5, epochs=1, verbose=0)  # trace + warm up
