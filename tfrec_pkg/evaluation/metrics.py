@@ -207,6 +207,20 @@ def auc(labels, scores) -> float:
     return float((rank_sum_pos - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def _grouped(labels, scores, groups):
+    """Checked (labels, scores, dense group codes) of equal length."""
+    y = _binary_labels(labels)
+    s = _as_float(_as_1d(scores, "scores"), "scores")
+    g = _as_1d(groups, "groups")
+    _same_length(y, "labels", s, "scores")
+    _same_length(y, "labels", g, "groups")
+    # factorize handles any hashable id type (ints, strings, mixed) -> dense codes.
+    codes, _ = pd.factorize(g)
+    if (codes < 0).any():
+        raise ValueError(f"groups contains {int((codes < 0).sum())} missing value(s); expected none")
+    return y, s, codes
+
+
 def gauc(labels, scores, groups) -> float:
     """Group AUC: per-group ROC AUC averaged with weight = group size.
 
@@ -217,16 +231,8 @@ def gauc(labels, scores, groups) -> float:
     Raises:
         ValueError: bad/mismatched inputs, or missing (NaN/None) group ids.
     """
-    y = _binary_labels(labels)
-    s = _as_float(_as_1d(scores, "scores"), "scores")
-    g = _as_1d(groups, "groups")
-    _same_length(y, "labels", s, "scores")
-    _same_length(y, "labels", g, "groups")
-    # factorize handles any hashable id type (ints, strings, mixed) -> dense codes.
-    codes, uniques = pd.factorize(g)
-    if (codes < 0).any():
-        raise ValueError(f"groups contains {int((codes < 0).sum())} missing value(s); expected none")
-    n_groups = len(uniques)
+    y, s, codes = _grouped(labels, scores, groups)
+    n_groups = int(codes.max()) + 1
 
     # Sort by group, then by score inside the group.
     order = np.lexsort((s, codes))
@@ -352,14 +358,7 @@ def grouped_target_ranks(labels, scores, groups) -> np.ndarray:
     Raises:
         ValueError: bad/mismatched inputs, or missing (NaN/None) group ids.
     """
-    y = _binary_labels(labels)
-    s = _as_float(_as_1d(scores, "scores"), "scores")
-    g = _as_1d(groups, "groups")
-    _same_length(y, "labels", s, "scores")
-    _same_length(y, "labels", g, "groups")
-    codes, _ = pd.factorize(g)
-    if (codes < 0).any():
-        raise ValueError(f"groups contains {int((codes < 0).sum())} missing value(s); expected none")
+    y, s, codes = _grouped(labels, scores, groups)
     order = np.argsort(codes, kind="stable")  # rows of group c: order[start[c]:start[c] + size[c]]
     size = np.bincount(codes)
     start = np.cumsum(size) - size
