@@ -15,6 +15,14 @@ Ranking protocols need ``model.score_candidates(features, candidates)`` -> [B, C
 ``candidates`` is a dict of raw candidate item features shaped [B, C]. RecModel provides a
 generic version for pointwise models (each candidate replaces the target features).
 Ties are ranked pessimistically (the rule of ``evaluation/ranking.py``).
+
+What a model knows of the items comes from its vocabulary: when the catalogue's key column
+(e.g. ``item_id``) is a feature of ``model.feature_spec`` with a vocabulary in ``model.vocab``
+(every RecModel: vocabularies are fitted on the training split), catalogue items outside that
+vocabulary are not candidates (the model cannot recommend them; scored, they would all share
+the untrained OOV row's score), and a test target outside it is a miss: rank infinity, 0 in
+HR, MRR and NDCG at every k, and never scored. A model without such a vocabulary ranks the
+whole catalogue.
 """
 from __future__ import annotations
 
@@ -26,6 +34,7 @@ import tensorflow as tf
 
 from tfrec_pkg.data.pipelines import frame_to_arrays
 from tfrec_pkg.evaluation import metrics
+from tfrec_pkg.features import NUM_RESERVED
 
 PROTOCOLS = ("pointwise", "full_ranking", "sampled_ranking")
 
@@ -58,41 +67,55 @@ def _pointwise(model, data, batch_size, ks):
     return row
 
 
+def known_items(model, column: str, ids) -> np.ndarray:
+    """bool [n]: which raw ids of the catalogue's ``column`` the model's vocabulary holds (all
+    True when the model has no vocabulary for that column)."""
+    spec = next((s for s in model.feature_spec if s.name == column), None)
+    vocab = getattr(model, "vocab", {}).get(spec.vocabulary) if spec is not None and spec.vocabulary else None
+    if vocab is None:
+        return np.ones(len(ids), dtype=bool)
+    # the numpy twin of the model's in-graph lookup: OOV (1) is "never seen in training"
+    return vocab.lookup(np.asarray(ids)) >= NUM_RESERVED
+
+
 def _ranking(model, data, protocol, ks, batch_size, num_negatives, seed):
     if data.items is None:
         raise ValueError(f"{protocol} needs the split's item catalogue (split.items)")
     cases = data.frame[data.frame[data.label] == 1].reset_index(drop=True)
     if cases.empty:
         raise ValueError("ranking protocols need at least one positive test row")
-    items = data.items.reset_index(drop=True)
-    item_key = items.columns[0]
-    position = pd.Index(items[item_key]).get_indexer(cases[item_key])
-    if (position < 0).any():
-        raise ValueError(f"{int((position < 0).sum())} test targets are not in the item catalogue")
+    catalogue = data.items.reset_index(drop=True)
+    item_key = catalogue.columns[0]
+    missing = pd.Index(catalogue[item_key]).get_indexer(cases[item_key]) < 0
+    if missing.any():
+        raise ValueError(f"{int(missing.sum())} test targets are not in the item catalogue")
+    # Candidates are the catalogue items the model knows; a target it does not know is a miss.
+    items = catalogue[known_items(model, item_key, catalogue[item_key])].reset_index(drop=True)
+    position = pd.Index(items[item_key]).get_indexer(cases[item_key])  # -1: an unknown target
+    known = position >= 0
     rng = np.random.default_rng(seed)
     arrays = frame_to_arrays(cases, model.feature_spec, label=None)
-    ranks = []
-    step = max(1, batch_size if protocol == "sampled_ranking" else max(1, 65_536 // len(items)))
-    for lo in range(0, len(cases), step):
-        hi = min(lo + step, len(cases))
+    ranks = np.zeros(len(cases), dtype=np.int64)
+    step = max(1, batch_size if protocol == "sampled_ranking" else max(1, 65_536 // max(1, len(items))))
+    rows = np.flatnonzero(known)  # misses are never scored
+    for lo in range(0, len(rows), step):
+        batch = rows[lo:lo + step]
         if protocol == "full_ranking":
-            cand_rows = np.broadcast_to(np.arange(len(items)), (hi - lo, len(items)))
-            target = position[lo:hi]
+            cand_rows = np.broadcast_to(np.arange(len(items)), (len(batch), len(items)))
+            target = position[batch]
         else:
-            neg = rng.integers(0, len(items) - 1, size=(hi - lo, num_negatives))
-            neg = neg + (neg >= position[lo:hi, None])  # skip the target's own row
-            cand_rows = np.concatenate([position[lo:hi, None], neg], axis=1)
-            target = np.zeros(hi - lo, dtype=np.int64)
+            neg = rng.integers(0, len(items) - 1, size=(len(batch), num_negatives))
+            neg = neg + (neg >= position[batch, None])  # skip the target's own row
+            cand_rows = np.concatenate([position[batch, None], neg], axis=1)
+            target = np.zeros(len(batch), dtype=np.int64)
         candidates = {c: tf.constant(items[c].to_numpy()[cand_rows]) for c in items.columns}
-        feats = {k: tf.constant(v[lo:hi]) for k, v in arrays.items()}
+        feats = {k: tf.constant(v[batch]) for k, v in arrays.items()}
         scores = np.asarray(model.score_candidates(feats, candidates))
-        ranks.append(metrics.rank_of_target(scores, target))
-    ranks = np.concatenate(ranks)
+        ranks[batch] = metrics.rank_of_target(scores, target)
     row = {}
-    for k in ks:
-        row[f"hr@{k}"] = metrics.hit_rate(ranks, k)
-        row[f"mrr@{k}"] = metrics.mrr(ranks, k)
-        row[f"ndcg@{k}"] = metrics.ndcg(ranks, k)
+    for k in ks:  # a miss adds 0 to every metric but counts in the mean over all cases
+        for name, fn in (("hr", metrics.hit_rate), ("mrr", metrics.mrr), ("ndcg", metrics.ndcg)):
+            row[f"{name}@{k}"] = fn(ranks[known], k) * known.mean() if known.any() else 0.0
     return row
 
 

@@ -19,6 +19,11 @@ Item loss (``NextItemConfig.item_loss``):
 
 Validation MRR@10 ranks the target among all items in row blocks of ``_RANK_BLOCK`` rows, so
 memory stays O(_RANK_BLOCK x V) whatever the batch size (a [1024, 1M] score matrix is 4 GB).
+
+Targets outside the vocabulary (OOV: vocabularies are fitted on the training split, so a
+validation or test item never seen in training maps to index 1) have no trained row: they
+count as misses in MRR@10 and get loss 0 in both item losses, so ``val_loss`` stays finite.
+The padding and OOV rows stay -inf in the scores, so they are never recommended.
 """
 from __future__ import annotations
 
@@ -104,23 +109,31 @@ class NextItemModel(RecModel):
         return tf.reduce_sum(u * self.item_embedding(features["item_id"]), -1)
 
     def item_loss(self, u, target, training):
-        """Per-row loss [B] of predicting ``target`` (item indices) from u."""
+        """Per-row loss [B] of predicting ``target`` (item indices) from u; 0 for OOV targets."""
         if not training:
             rank = tf.cast(self.target_ranks(u, target), tf.float32)
             self.mrr.update_state(tf.where(rank <= 10.0, 1.0 / rank, 0.0))
+        # An OOV target (first seen after the vocabulary was fitted) has no row to learn: the
+        # softmax puts -inf on it (CE = +inf), and its shared OOV row says nothing about the
+        # item. Such rows get loss 0; they still count in the batch mean's denominator.
+        known = target >= NUM_RESERVED
         if self.config.item_loss == "full_softmax":
-            return tf.nn.sparse_softmax_cross_entropy_with_logits(target, self.all_item_scores(u))
+            safe = tf.where(known, target, NUM_RESERVED)  # any finite column: the value is dropped
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(safe, self.all_item_scores(u))
+            return tf.where(known, ce, 0.0)
         if training:  # count this batch's targets before using them: p(i) > 0 for every candidate
             self.target_counts.scatter_add(tf.IndexedSlices(tf.ones_like(target, tf.float32), target))
         counts = tf.gather(self.target_counts, target) + 1.0
         total = tf.reduce_sum(self.target_counts) + tf.cast(tf.shape(self.target_counts)[0], tf.float32)
-        return self.retrieval(u, self.item_embedding(target), candidate_sampling_probability=counts / total,
+        loss = self.retrieval(u, self.item_embedding(target), candidate_sampling_probability=counts / total,
                               candidate_ids=target, compute_metrics=False, compute_batch_metrics=False)
+        return tf.where(known, loss, 0.0)  # the OOV row may stay an in-batch negative: it is never scored
 
     def target_ranks(self, u, target):
         """Pessimistic rank [B] (1 = best; ties count against the target) of each row's target
         among all items (``evaluation.ranking.pessimistic_rank``), computed in blocks of rows
-        to bound memory."""
+        to bound memory. A padding or OOV target gets int32 max, a miss at any k: ranking it by
+        the untrained OOV row's score could count as a hit."""
         table = self.item_embedding.embeddings
         valid = tf.range(tf.shape(table)[0]) >= NUM_RESERVED
         n = tf.shape(u)[0]
@@ -135,7 +148,8 @@ class NextItemModel(RecModel):
             return pessimistic_rank(scores, t_score, valid[None])
 
         ranks = tf.map_fn(block_ranks, (blocks, t_blocks), fn_output_signature=tf.int32)
-        return tf.maximum(tf.reshape(ranks, [-1])[:n], 1)
+        ranks = tf.maximum(tf.reshape(ranks, [-1])[:n], 1)
+        return tf.where(target >= NUM_RESERVED, ranks, tf.int32.max)
 
     # --- ranking and serving -------------------------------------------------------------
     def score_candidates(self, features, candidates):
