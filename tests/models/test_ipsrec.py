@@ -1,5 +1,6 @@
-"""IPSRec model (tfrec_pkg/models/ipsrec.py): variants train, InfoNCE vs numpy, top-k serving
-with per-request k and history exclusion, export parity in a fresh process."""
+"""IPSRec model (tfrec_pkg/models/ipsrec.py): variants train (the SASRec + provider control
+included), InfoNCE vs numpy, top-k serving with per-request k and history exclusion, export
+parity in a fresh process, the control's inputs and tables."""
 import subprocess
 import sys
 import textwrap
@@ -36,7 +37,7 @@ def _histories(model, split, n=4):
 
 @pytest.mark.parametrize("changes", [{}, {"stream": "cross"}, {"stream": "cross", "direction": "reference"},
                                      {"mask": "plain_causal"}, {"contrastive_weight": 0.0},
-                                     {"use_provider": False}])
+                                     {"use_provider": False}, {"use_provider": False, "provider_in_item": True}])
 def test_variants_train_and_rank(splits, changes):
     train, val, test = splits
     model = IPSRec(_config(**changes), train.vocab)
@@ -81,9 +82,11 @@ def test_top_k_respects_k_and_excludes_history(splits):
     assert list(frame.columns) == ["user", "rank", "item", "score"] and len(frame) == 8
 
 
-def test_export_parity_in_fresh_process(splits, tmp_path):
+@pytest.mark.parametrize("changes", [{}, {"use_provider": False, "provider_in_item": True}],
+                         ids=["ipsrec", "sasrec_provider"])
+def test_export_parity_in_fresh_process(splits, tmp_path, changes):
     train, _, test = splits
-    model = IPSRec(_config(), train.vocab)
+    model = IPSRec(_config(**changes), train.vocab)
     path = export.save(model, str(tmp_path / "ipsrec"))
     hist = {k: v.numpy() for k, v in _histories(model, test).items()}
     np.savez(tmp_path / "h.npz", **hist)
@@ -110,3 +113,26 @@ def test_export_parity_in_fresh_process(splits, tmp_path):
 def test_bad_config():
     with pytest.raises(ValueError, match="stream must be one of"):
         IPSRecConfig(stream="both")
+
+
+def test_provider_in_item_needs_use_provider_false():
+    with pytest.raises(ValueError, match="provider_in_item=True .* needs use_provider=False"):
+        IPSRecConfig(provider_in_item=True)
+
+
+@pytest.mark.parametrize("changes, name, inputs, tables", [
+    ({}, "ipsrec", {"hist_item_ids", "hist_provider_ids", "item_id", "provider_id"},
+     {"provider_embedding", "provider_position"}),
+    ({"use_provider": False}, "sasrec", {"hist_item_ids", "item_id"}, set()),
+    ({"use_provider": False, "provider_in_item": True}, "sasrec_provider",
+     {"hist_item_ids", "hist_provider_ids", "item_id"}, {"provider_embedding"}),
+])
+def test_control_inputs_name_and_provider_tables(splits, changes, name, inputs, tables):
+    """The control reads the history's providers (not the target's) and has a provider embedding
+    but no provider positions; SASRec builds no provider table at all."""
+    model = IPSRec(_config(**changes), splits[0].vocab)
+    model(model.example_batch())
+    assert model.name == name
+    assert {s.name for s in model.feature_spec} == inputs
+    built = {w.name.split("/")[1] for w in model.weights if w.name.startswith(f"{name}/provider_")}
+    assert built == tables

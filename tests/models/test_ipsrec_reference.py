@@ -3,9 +3,10 @@ half (tfrec_pkg/models/next_item.py): an independent float64 numpy forward pass,
 model's weights, against the model's outputs, on a tiny config with randomized weights.
 
 Covered variants: IPSRec-S with the aligned mask and with the reference's plain causal mask,
-IPSRec-C with both co-attention directions, and SASRec (``use_provider=False``). For each:
-the token embeddings (Eq. 1: item/provider embedding + the stream's own position table + the
-segment embedding, LayerNorm), the encoder with its mask (Eqs. 2-4 / 7-11), u and v read at
+IPSRec-C with both co-attention directions, SASRec (``use_provider=False``) and the SASRec +
+provider control (``provider_in_item=True``: E_prov[p_t] added to the item token before the
+LayerNorm). For each: the token embeddings (Eq. 1: item/provider embedding + the stream's own
+position table + the segment embedding, LayerNorm), the encoder with its mask (Eqs. 2-4 / 7-11), u and v read at
 the last real step (Eqs. 5, 12), the scores u . E_item over the table (padding and OOV rows
 -inf), ``model(features)`` (the score of ``item_id``), both loss terms of
 ``model.loss_terms(features, training=False)`` -- ce (full softmax) and infonce
@@ -16,8 +17,9 @@ The batch uses raw ids with padding (-1) and OOV ids in both histories, history 
 5, 3, 1, 4 and 0 (an empty history), and a dropout of 0.5 that must be off at inference.
 
 Mutations of the model code tried (each made by hand, these two reference modules run, the
-file restored with ``git checkout``), and the tests that failed on each. F = test_forward_
-matches_numpy, K = test_top_k_matches_numpy; "all" = every variant the test runs (F: 5, K: 3),
+file restored), and the tests that failed on each. F = test_forward_matches_numpy, K =
+test_top_k_matches_numpy; "all" = every variant the test ran (F: 5, K: 3 for the entries
+recorded before the control existed; the control's entries at the end ran F: 6, K: 4),
 "prov" = the 4 variants with a provider stream:
 
 * segment (token-type) embedding removed from ``_tokens`` -- F all, K all (for fixed weights: a
@@ -69,6 +71,14 @@ matches_numpy, K = test_top_k_matches_numpy; "all" = every variant the test runs
 * top-k index -> raw id off by one (``indices - 1``) -- K all (and GRU4Rec's)
 * entries past a row's own k kept (not padding / -inf) -- K all (and GRU4Rec's)
 * k not capped at the number of known items (reserved rows counted) -- K all (and GRU4Rec's)
+* control: provider embedding not added to the item token (``provider_in_item`` ignored in
+  ``user_vectors``) -- F[sasrec_provider], K[sasrec_provider]
+* control: provider embedding added after the LayerNorm (to ``x_i``) -- F[sasrec_provider],
+  K[sasrec_provider]
+* control: provider ids looked up in the item embedding table -- F[sasrec_provider],
+  K[sasrec_provider]
+* control: provider token added with the provider segment S[1] (``_tokens(..., 1, ...)``) --
+  F[sasrec_provider], K[sasrec_provider]
 """
 import sys
 from pathlib import Path
@@ -110,6 +120,7 @@ VARIANTS = {
     "cross_cross": dict(stream="cross", direction="cross"),
     "cross_reference": dict(stream="cross", direction="reference"),
     "sasrec": dict(use_provider=False),
+    "sasrec_provider": dict(use_provider=False, provider_in_item=True),
 }
 
 
@@ -187,12 +198,16 @@ def np_ipsrec(model, cfg):
     def tokens(emb, idx, pos_table, s):
         return np_layer_norm(emb[idx] + pos_table[None, :L] + seg[s], model.input_norm)
 
-    x_i = tokens(table, items, _w(model.item_position.embeddings), 0)
+    provs = np_index(HIST_PROVIDERS, PROVIDERS)
+    if cfg.provider_in_item:                # the control: E_item[i_t] + E_prov[p_t] + P_item[t] + S[0]
+        x_i = np_layer_norm(table[items] + _w(model.provider_embedding.embeddings)[provs]
+                            + _w(model.item_position.embeddings)[None, :L] + seg[0], model.input_norm)
+    else:
+        x_i = tokens(table, items, _w(model.item_position.embeddings), 0)
     v = None
     if not cfg.use_provider:
         u = np_last(np_encoder(model.encoder, x_i, np_causal(valid), cfg.num_layers), valid)
     else:
-        provs = np_index(HIST_PROVIDERS, PROVIDERS)
         x_p = tokens(_w(model.provider_embedding.embeddings), provs, _w(model.provider_position.embeddings), 1)
         if cfg.stream == "single":
             mask = np_aligned(valid) if cfg.mask == "aligned" else np_plain(valid)
@@ -229,10 +244,15 @@ def np_top_k(scores, hist_idx, k, exclude, top_k_max):
 
 
 # ---------------------------------------------------------------- the model
-def features(use_provider=True):
+def features(cfg=None):
+    """The batch with the inputs the variant reads (cfg None: IPSRec's); the control reads
+    the history's providers but not the target's."""
+    cfg = cfg or config()
     f = {"hist_item_ids": HIST_ITEMS, "item_id": TARGET_ITEMS}
-    if use_provider:
-        f |= {"hist_provider_ids": HIST_PROVIDERS, "provider_id": TARGET_PROVIDERS}
+    if cfg.use_provider or cfg.provider_in_item:
+        f["hist_provider_ids"] = HIST_PROVIDERS
+    if cfg.use_provider:
+        f["provider_id"] = TARGET_PROVIDERS
     return {k: tf.constant(v, tf.int64) for k, v in f.items()}
 
 
@@ -250,7 +270,7 @@ def built(request):
     cfg = config(**VARIANTS[request.param])
     tf.keras.utils.set_random_seed(0)
     model = IPSRec(cfg, vocab())
-    model.loss_terms(features(cfg.use_provider))           # builds every layer
+    model.loss_terms(features(cfg))           # builds every layer
     randomize(model, seed=sorted(VARIANTS).index(request.param) + 1)
     return request.param, cfg, model
 
@@ -267,7 +287,8 @@ def test_batch_exercises_padding_oov_and_lengths():
 def test_forward_matches_numpy(built):
     name, cfg, model = built
     u, v, scores, output, losses = np_ipsrec(model, cfg)
-    feats = features(cfg.use_provider)
+    feats = features(cfg)
+    assert sorted(feats) == sorted(s.name for s in model.feature_spec)
     got_u, got_v = model.user_vectors(model.map_ids(feats), training=False)
     np.testing.assert_allclose(got_u.numpy(), u, rtol=1e-5, atol=1e-5)
     if v is None:
@@ -288,21 +309,21 @@ def test_forward_matches_numpy(built):
         assert (got["infonce"].numpy() == 0).all()
 
 
-@pytest.mark.parametrize("variant", ["single_aligned", "cross_reference", "sasrec"])
+@pytest.mark.parametrize("variant", ["single_aligned", "cross_reference", "sasrec", "sasrec_provider"])
 def test_top_k_matches_numpy(variant):
     cfg = config(**VARIANTS[variant])
     model = IPSRec(cfg, vocab())
-    model.loss_terms(features(cfg.use_provider))
+    model.loss_terms(features(cfg))
     randomize(model, seed=11)
     # Make the OOV row the best-scoring row everywhere, so an unmasked OOV row shows in top-k.
     table = model.item_embedding.embeddings
-    u, _ = model.user_vectors(model.map_ids(features(cfg.use_provider)))
+    u, _ = model.user_vectors(model.map_ids(features(cfg)))
     table.assign(tf.tensor_scatter_nd_update(table, [[1]], [tf.reduce_mean(u, 0) * 50.0]))
     u, _, scores, _, _ = np_ipsrec(model, cfg)
     assert (np.argmax(u @ _w(table).T, 1) == 1).sum() >= 3
     k = np.array([3, 9, 2, 7, 5])                 # 9 > the 7 known items: capped
     exclude = np.array([True, True, False, True, True])
-    ids, vals = model.top_k(features(cfg.use_provider), tf.constant(k, tf.int64), tf.constant(exclude))
+    ids, vals = model.top_k(features(cfg), tf.constant(k, tf.int64), tf.constant(exclude))
     want_ids, want_vals = np_top_k(scores, np_index(HIST_ITEMS, ITEMS), k, exclude, cfg.top_k_max)
     assert want_ids.shape == (5, 7)
     np.testing.assert_array_equal(ids.numpy(), want_ids)

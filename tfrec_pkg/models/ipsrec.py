@@ -22,6 +22,13 @@ LayerNorm + dropout, as in the reference code).
   other 2N-2 in-batch vectors as negatives (the reference's NT-Xent form).
 * ``use_provider=False`` is SASRec (item stream only, causal mask, no contrastive term);
   ``contrastive_weight=0`` is "w/o CL" (Table 3).
+* ``use_provider=False, provider_in_item=True`` ("sasrec_provider") is our control, not a
+  paper row: SASRec given the provider by adding its embedding to the item token,
+
+      e_t = E_item[i_t] + E_prov[p_t] + P_item[t] + S[0]
+
+  then the same LayerNorm + dropout and causal single-stream encoder, no contrastive term. It
+  asks whether IPSRec's two streams beat simply giving SASRec the same provider input.
 
 Scoring over the item table, the item loss (full softmax by default, or in-batch sampled
 softmax with log-Q correction for ~1M-item catalogues), validation MRR@10, top-k serving and
@@ -51,6 +58,7 @@ class IPSRecConfig(NextItemConfig):
     mask: str = "aligned"           # IPSRec-S: "aligned" | "plain_causal" (reference)
     direction: str = "cross"        # IPSRec-C co-attention: "cross" | "reference"
     use_provider: bool = True       # False: SASRec
+    provider_in_item: bool = False  # with use_provider=False: SASRec + provider control
     contrastive_weight: float = 0.1
     temperature: float = 1.0
     ffn_dim: int = 256             # the feed-forward layer's width (RecBole's inner_size)
@@ -64,6 +72,9 @@ class IPSRecConfig(NextItemConfig):
                               ("direction", ("cross", "reference"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.provider_in_item and self.use_provider:
+            raise ValueError("provider_in_item=True is the SASRec + provider control and needs "
+                             "use_provider=False (IPSRec already has its own provider stream)")
 
 
 class IPSRec(NextItemModel):
@@ -72,17 +83,19 @@ class IPSRec(NextItemModel):
 
     def __init__(self, config: IPSRecConfig | None = None, vocab=None, name=None):
         config = config or IPSRecConfig()
-        super().__init__(config, vocab or {}, name=name or ("ipsrec" if config.use_provider else "sasrec"))
+        default = "ipsrec" if config.use_provider else ("sasrec_provider" if config.provider_in_item else "sasrec")
+        super().__init__(config, vocab or {}, name=name or default)
         c = config  # a fresh initializer per table: one shared unseeded instance repeats its values
         self.item_embedding = tf.keras.layers.Embedding(self.vocab["item"].size, c.item_dim,
                                                         embeddings_initializer=normal_init(), name="item_embedding")
-        if c.use_provider:
+        if c.use_provider or c.provider_in_item:
             self.provider_embedding = tf.keras.layers.Embedding(
                 self.vocab["provider"].size, c.item_dim, embeddings_initializer=normal_init(), name="provider_embedding")
         self.item_position = tf.keras.layers.Embedding(c.max_history, c.item_dim, embeddings_initializer=normal_init(),
                                                        name="item_position")
-        self.provider_position = tf.keras.layers.Embedding(c.max_history, c.item_dim, embeddings_initializer=normal_init(),
-                                                           name="provider_position")
+        if c.use_provider:  # only the provider stream has provider positions
+            self.provider_position = tf.keras.layers.Embedding(
+                c.max_history, c.item_dim, embeddings_initializer=normal_init(), name="provider_position")
         self.segment = tf.keras.layers.Embedding(2, c.item_dim, embeddings_initializer=normal_init(), name="segment")
         self.input_norm = tf.keras.layers.LayerNormalization(epsilon=1e-12, name="input_norm")
         self.input_dropout = tf.keras.layers.Dropout(c.dropout)
@@ -97,23 +110,32 @@ class IPSRec(NextItemModel):
     @property
     def feature_spec(self) -> list[FeatureSpec]:
         inputs = [s for s in specs.next_item(self.config.max_history) if s.name != "user_id"]
-        return inputs if self.config.use_provider else [s for s in inputs if "provider" not in s.name]
+        if self.config.use_provider:
+            return inputs
+        # the control reads the providers of the history only, as its item tokens need
+        keep = ("hist_provider_ids",) if self.config.provider_in_item else ()
+        return [s for s in inputs if "provider" not in s.name or s.name in keep]
 
     # --- encoding (index features) -------------------------------------------------------
-    def _tokens(self, ids, embedding, position, segment, training):
-        steps = tf.range(tf.shape(ids)[1])
-        x = embedding(ids) + position(steps)[None] + self.segment(tf.fill([1, 1], segment))
+    def _tokens(self, x, position, segment, training):
+        """Eq. (1) on id embeddings x [B, L, H]: + the stream's positions and segment, then
+        LayerNorm + dropout."""
+        steps = tf.range(tf.shape(x)[1])
+        x = x + position(steps)[None] + self.segment(tf.fill([1, 1], segment))
         return self.input_dropout(self.input_norm(x), training=training)
 
     def user_vectors(self, features, training=False):
         """(u [B, H] item-side, v [B, H] provider-side or None) at the last real step."""
         items = features["hist_item_ids"]
         valid = tf.not_equal(items, 0)
-        x_i = self._tokens(items, self.item_embedding, self.item_position, 0, training)
+        x = self.item_embedding(items)
+        if self.config.provider_in_item:  # the control: E_prov[p_t] joins the item token before the LayerNorm
+            x += self.provider_embedding(features["hist_provider_ids"])
+        x_i = self._tokens(x, self.item_position, 0, training)
         if not self.config.use_provider:
             h = self.encoder(x_i, attention_mask=causal_mask(valid), training=training)
             return last_step(h, items), None
-        x_p = self._tokens(features["hist_provider_ids"], self.provider_embedding, self.provider_position, 1, training)
+        x_p = self._tokens(self.provider_embedding(features["hist_provider_ids"]), self.provider_position, 1, training)
         length = tf.shape(items)[1]
         if self.config.stream == "single":                                               # Eqs. (2)-(3)
             mask_fn = aligned_causal_mask if self.config.mask == "aligned" else plain_causal_mask
@@ -148,6 +170,7 @@ def info_nce(u, v, temperature: float = 1.0):
 
 
 registry.register("ipsrec", IPSRec, IPSRecConfig, planted_data, protocol="full_ranking",
-                  description="IPSRec-S: item-provider co-learning (SASRec = use_provider=False)",
+                  description="IPSRec-S: item-provider co-learning (SASRec = use_provider=False; "
+                              "SASRec + provider control = provider_in_item=True)",
                   planted=PLANTED, claims="tfrec_pkg.claims.ipsrec_checks:checks",
                   bench="tfrec_pkg.bench.next_item:next_item_bench")
