@@ -5,6 +5,9 @@
 * :class:`TargetAttentionPooling` — DIN-style attention of a target over a behaviour
   sequence (Zhou et al., KDD'18): an "activation unit" MLP scores each behaviour from
   ``[q, k, q - k, q * k]``; the weighted behaviours are summed.
+* :class:`AdditiveAttention` — ``z^T tanh(W [q || k] + b)`` scores over a masked set of keys,
+  masked softmax, weighted sum of the values (IPRec, SIGIR'21, Eqs. (3), (5), (8), (14); with
+  ``single_layer=True`` the node-level score ``sigma(w^T [q || k])`` of Eq. (12)).
 """
 from __future__ import annotations
 
@@ -72,3 +75,61 @@ class TargetAttentionPooling(tf.keras.layers.Layer):
     def get_config(self):
         return super().get_config() | {"hidden_units": list(self.hidden_units),
                                        "activation": self.activation, "normalize": self.normalize}
+
+
+@tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
+class AdditiveAttention(tf.keras.layers.Layer):
+    """Additive (Bahdanau-style) attention pooling over a set of keys.
+
+    score_j   = z^T act(W [q || k_j] + b)      IPRec Eqs. (3), (5), (8), (14): act = tanh, z in R^units,
+                                               W in R^{units x (d_q + d_k)}; units defaults to d_k (= d)
+    score_j   = act(w^T [q || k_j] + b)        ``single_layer=True``: IPRec Eq. (12), act = sigmoid
+    weight_j  = masked_softmax(score)_j        padded keys get weight 0; an empty set gives all zeros
+    pooled    = sum_j weight_j v_j             values default to the keys (every IPRec use)
+
+    ``call(keys [..., L, d_k], query=None [..., d_q], mask=None [..., L], values=None [..., L, d_v])``
+    returns ``(pooled [..., d_v], weights [..., L])``; leading dims are arbitrary. With
+    ``query=None`` the score is ``z^T act(W k_j + b)`` (self-attentive pooling).
+
+    W [q || k] is computed as W_q q + W_k k (the two column blocks of W), which is the same map
+    without materialising the concatenation. The paper writes no bias in any of these scores; we
+    keep one (``use_bias=True``), as the public IPRec code does (``b_omega`` inside the tanh). It
+    starts at zero (Xavier kernels, zero bias, IPRec Sec. 5.2), so the layer starts as the
+    paper's form.
+    """
+
+    def __init__(self, units=None, activation="tanh", single_layer=False, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units = None if units is None else int(units)
+        self.activation = activation
+        self.single_layer = bool(single_layer)
+        self.use_bias = bool(use_bias)
+        self._act = tf.keras.activations.get(activation)
+
+    def build(self, keys_shape):
+        units = 1 if self.single_layer else (self.units or int(keys_shape[-1]))
+        dense = dict(kernel_initializer="glorot_uniform", dtype=self.dtype_policy)
+        # the bias b sits on the key block, so it exists with or without a query
+        self.key_dense = tf.keras.layers.Dense(units, use_bias=self.use_bias, name="W_key", **dense)
+        self.query_dense = tf.keras.layers.Dense(units, use_bias=False, name="W_query", **dense)
+        self.score_dense = (None if self.single_layer
+                            else tf.keras.layers.Dense(1, use_bias=False, name="z", **dense))
+        super().build(keys_shape)
+
+    def call(self, keys, query=None, mask=None, values=None):
+        h = self.key_dense(keys)                                   # W_k k_j + b   [..., L, units]
+        if query is not None:
+            h = h + self.query_dense(query)[..., None, :]          # + W_q q
+        h = self._act(h)
+        if self.score_dense is not None:
+            h = self.score_dense(h)                                # z^T tanh(.)
+        scores = tf.squeeze(h, -1)                                 # [..., L]
+        if mask is None:
+            mask = tf.ones_like(scores, tf.bool)
+        weights = masked_softmax(scores, tf.broadcast_to(tf.cast(mask, tf.bool), tf.shape(scores)))
+        values = keys if values is None else values
+        return tf.einsum("...l,...ld->...d", weights, values), weights
+
+    def get_config(self):
+        return super().get_config() | {"units": self.units, "activation": self.activation,
+                                       "single_layer": self.single_layer, "use_bias": self.use_bias}
