@@ -437,3 +437,21 @@ def test_get_config_round_trips():
     cfg = _round_trip(UserObjectAggregation(num_types=2, attention=False, activation="tanh"),
                       (f32(2, 4), [f32(2, 3, 4), f32(2, 2, 4)], [fmask, tf.ones((2, 2), tf.bool)]))
     assert (cfg["num_types"], cfg["attention"], cfg["activation"]) == (2, False, "tanh")
+
+
+@pytest.mark.parametrize("leading", [(8, 1), (16, 1), (3, 2)])
+def test_intra_package_float32_any_leading_axes(leading):
+    """Float32 with leading dims such as [8, 1] (a history of one package), where TF 2.21's
+    oneDNN einsum of Eq. (1) returned garbage: equal to the numpy rendering of Eqs. (1)-(8)."""
+    rng = np.random.default_rng(11)
+    f, d = 3, 4
+    u = rng.normal(size=(leading[0], 1, d)).astype("float32")
+    a, m = (rng.normal(size=leading + (d,)).astype("float32") for _ in range(2))
+    friends = rng.normal(size=leading + (f, d)).astype("float32")
+    fmask = rng.random(leading + (f,)) < 0.7
+    layer = IntraPackageAttention()
+    p, gamma = layer(tf.constant(u), tf.constant(a), tf.constant(m), tf.constant(friends), tf.constant(fmask))
+    flat = [np.broadcast_to(u, a.shape).reshape(-1, d), a.reshape(-1, d), m.reshape(-1, d), friends.reshape(-1, f, d)]
+    p_np, g_np, _ = np_intra(layer, *[x.astype("float64") for x in flat], fmask.reshape(-1, f))
+    np.testing.assert_allclose(p.numpy().reshape(-1, d), p_np, atol=1e-4)
+    np.testing.assert_allclose(gamma.numpy().reshape(-1, 7), g_np, atol=1e-4)

@@ -34,6 +34,19 @@ def _mean_weights(mask, dtype):
     return masked_softmax(tf.zeros(tf.shape(mask), dtype), tf.cast(mask, tf.bool))
 
 
+def _project(x, kernels, axis):
+    """x [..., d] through each of the K kernels [d, e]: [..., e] per space, the K axis moved to
+    ``axis``. Written as one 2-D batch of rows times each kernel because TF 2.21's oneDNN
+    einsum ``"...fd,kde->...kfe"`` returns garbage (and corrupts memory) for leading dims such
+    as [8, 1] (tests/layers/test_package.py pins that shape)."""
+    rows = tf.reshape(x, [-1, tf.shape(x)[-1]])
+    out = tf.stack([tf.matmul(rows, w) for w in kernels])                     # [K, rows, e]
+    out = tf.reshape(out, tf.concat([[len(kernels)], tf.shape(x)[:-1], [kernels[0].shape[-1]]], 0))
+    static = x.shape[:-1].as_list() + [kernels[0].shape[-1]]
+    static.insert(len(static) + axis + 1, len(kernels))  # the K axis where ``axis`` puts it
+    return tf.ensure_shape(tf.experimental.numpy.moveaxis(out, 0, axis), static)
+
+
 def _pool(weights, values):
     return tf.einsum("...l,...ld->...d", weights, values)
 
@@ -119,8 +132,8 @@ class IntraPackageAttention(tf.keras.layers.Layer):
             friend_mask = tf.ones(tf.shape(friends)[:-1], tf.bool)
         friend_mask = tf.cast(friend_mask, tf.bool)
         # Eq. (1): K disentangled spaces -> friends_k [..., K, F, d], article_k [..., K, d]
-        friends_k = tf.einsum("...fd,kde->...kfe", friends, tf.stack(self.w_f))
-        article_k = tf.einsum("...d,kde->...ke", article, tf.stack(self.w_a))
+        friends_k = _project(friends, self.w_f, axis=-3)
+        article_k = _project(article, self.w_a, axis=-2)
         space_mask = tf.broadcast_to(friend_mask[..., None, :], tf.shape(friends_k)[:-1])
         if self.attention:
             f_k, _ = self.friend_attention(friends_k, query=article_k, mask=space_mask)  # Eqs. (2)-(3)
