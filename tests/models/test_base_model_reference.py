@@ -62,6 +62,7 @@ import tensorflow as tf
 
 from tfrec_pkg.data.vocab import Vocabulary
 from tfrec_pkg.models.baselines.base_model import BaseModel, BaseModelConfig
+from reference_weights import randomize
 
 L = 5
 ATOL = 1e-5
@@ -109,17 +110,7 @@ def build(seed=0, **changes):
     biases positive so that no example has a layer of dead ReLUs)."""
     model = BaseModel(make_config(**changes), VOCAB)
     model(model.example_batch())
-    rng = np.random.default_rng(seed)
-    for var in model.trainable_variables:
-        name = var.name.split("/")[-1]
-        if name.startswith("embeddings"):
-            value = rng.normal(0.0, 1.0, var.shape)
-        elif "/mlp_" in var.name and name.startswith("bias"):
-            value = rng.uniform(0.2, 0.8, var.shape)
-        else:
-            value = rng.normal(0.0, 0.6, var.shape)
-        var.assign(np.asarray(value, np.float32))
-    return model
+    return randomize(model, seed, positive_bias_scope="/mlp_")
 
 
 # --------------------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ import tensorflow as tf
 from tfrec_pkg.data.vocab import Vocabulary
 from tfrec_pkg.models.iprec import IPRec, IPRecConfig
 from tests.layers.test_package import np_gated, np_intra, np_user_objects
+from reference_weights import randomize
 
 F, H, N, O, D, K = 3, 3, 2, 4, 6, 2
 ATOL = 1e-5
@@ -176,17 +177,7 @@ def make_config(**changes):
 def build(seed=0, **changes):
     model = IPRec(make_config(**changes), VOCAB)
     model(model.example_batch())
-    rng = np.random.default_rng(seed)
-    for var in model.trainable_variables:
-        name = var.name.split("/")[-1]
-        if name.startswith("embeddings"):
-            value = rng.normal(0.0, 1.0, var.shape)
-        elif "/ranker_" in var.name and name.startswith("bias"):
-            value = rng.uniform(0.2, 0.8, var.shape)
-        else:
-            value = rng.normal(0.0, 0.6, var.shape)
-        var.assign(np.asarray(value, np.float32))
-    return model
+    return randomize(model, seed, positive_bias_scope="/ranker_")
 
 
 # --------------------------------------------------------------------------------------------
