@@ -311,7 +311,5 @@ def planted_data(config: IPRecConfig, quick: bool = False, seed: int = 0):
                     max_neighbours=config.max_neighbours, max_objects=config.max_objects, seed=seed, **size)
 
 
-# Registration goes here once the claim checks and the export are ready, e.g.
-# registry.register("iprec", IPRec, IPRecConfig, planted_data, protocol="pointwise",
-#                   description="IPRec: intra- and inter-package attention (package recommendation)",
-#                   planted={**PLANTED_SIZES, ...}, claims="tfrec_pkg.claims.iprec_checks:checks")
+# Not registered yet: `registry.register("iprec", ...)` comes with the claim checks and the export,
+# so that `tfrec demo`, `tfrec claims` and `tools/export.py` see a finished model.
