@@ -507,3 +507,20 @@ def test_argument_errors():
         packages(num_users=0)
     with pytest.raises(ValueError, match="impressions_per_user"):
         packages(num_articles=20, num_media=5, impressions_per_user=30)
+
+
+def test_training_fraction_keeps_a_share_of_training_and_rebuilds_the_features(small):
+    from tfrec_pkg.data.synthetic.packages import training_fraction
+
+    part = training_fraction(small, 0.4, seed=2)
+    before, after = pd.Series(small.split_of).value_counts(), pd.Series(part.split_of).value_counts()
+    assert after["val"] == before["val"] and after["test"] == before["test"]
+    assert 0.3 < after["train"] / before["train"] < 0.5
+    # every derived feature is what the plain-Python rules give on the kept impressions only
+    assert_rows_equal(part.frame, reference_rows(impressions(part), part.split_of, **SIZES))
+    assert not part.frame[DERIVED].equals(small.frame[DERIVED].iloc[:len(part.frame)])
+    assert part.stats["training_fraction"] == 0.4 and part.stats["rows"] == len(part.frame)
+    whole = training_fraction(small, 1.0)
+    pd.testing.assert_frame_equal(whole.frame, small.frame)
+    with pytest.raises(ValueError, match="fraction"):
+        training_fraction(small, 0.0)

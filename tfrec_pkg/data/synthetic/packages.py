@@ -260,6 +260,29 @@ def packages(num_users: int = 2000, num_articles: int = 2000, num_media: int = 1
                        world=PackageWorld(world.users, world.articles, world.media, params), stats=stats)
 
 
+def training_fraction(data: PackageData, fraction: float, seed: int = 0) -> PackageData:
+    """``data`` with a random ``fraction`` of its training impressions (IPRec Table 2's ratio
+    rows: "we vary the size of each training set from 40% to 100%"); validation and test rows
+    stay. The user-side sets, histories and neighbour lists of every row are rebuilt from the
+    kept training impressions only, so no feature carries a dropped impression.
+
+    Reading taken: the paper samples the training set without saying how; we keep a uniform
+    random subset of all training impressions (users keep about ``fraction`` of theirs)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], found {fraction!r}")
+    is_train = data.split_of == "train"
+    keep = ~is_train | (np.random.default_rng(seed).random(len(is_train)) < fraction)
+    frame, split_of = data.frame[keep].reset_index(drop=True), data.split_of[keep]
+    length = {spec.name: spec.max_len for spec in data.specs if spec.is_sequence}
+    rows = build_package_rows(frame, split_of, max_friends=length["friend_ids"],
+                              max_history=length["hist_article_ids"], max_neighbours=length["nb_article_ids"] // 2,
+                              max_objects=length["user_article_ids"])
+    frame[rows.columns] = rows
+    stats = data.stats | {"rows": len(frame), "training_fraction": fraction,
+                          "training_rows_dropped": int((~keep).sum())}
+    return dataclasses.replace(data, frame=frame, split_of=split_of, stats=stats)
+
+
 # ----------------------------------------------------------------------------- the world
 
 
