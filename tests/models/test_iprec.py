@@ -236,11 +236,15 @@ def test_string_article_ids_score_like_int64_ones(splits):
 # ----------------------------------------------------------------------------- persistence
 
 
-def test_save_trained_and_load_trained_round_trip(splits, tmp_path, monkeypatch):
-    """Trained-model directories need a registered name; IPRec is registered later, so this test
-    registers it for its own duration only."""
-    monkeypatch.setitem(registry._REGISTRY, "iprec",
-                        registry.Entry("iprec", IPRec, IPRecConfig, planted_data))
+def test_registered_with_planted_sizes_and_claims():
+    entry = registry.entry("iprec")
+    assert entry.model_class is IPRec and entry.protocol == "pointwise" and entry.in_demo
+    config = entry.planted_config()
+    assert {k: getattr(config, k) for k in PLANTED_SIZES} == PLANTED_SIZES
+    assert callable(entry.hook("claims"))
+
+
+def test_save_trained_and_load_trained_round_trip(splits, tmp_path):
     model = _model(splits, fusion="concat")
     batch = _tensors(_batch(splits[2]))
     before = model(batch).numpy()
