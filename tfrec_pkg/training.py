@@ -1,6 +1,8 @@
 """Training helper shared by the CLI, the claim checks and tools/export.py.
 
-``train(model, train_split, val_split)`` compiles with the config's learning rate, fits with
+``train(model, train_split, val_split)`` adapts a model that learns state from its training
+data (``model.adapt(train_split)``, e.g. DiffNet's social graph, as Keras' preprocessing layers
+are adapted before ``fit``), compiles with the config's learning rate, fits with
 Keras progress bars, stops early on the model's validation metric (best weights restored),
 and -- given ``checkpoint_dir`` -- resumes an interrupted run from its last completed epoch
 (``tf.keras.callbacks.BackupAndRestore``). Works inside ``strategy.scope()``.
@@ -20,6 +22,8 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
     batch_size = batch_size or getattr(cfg, "batch_size", 256)
     learning_rate = learning_rate or getattr(cfg, "learning_rate", 1e-3)
     model(model.example_batch())  # build first: BackupAndRestore restores into existing variables
+    if hasattr(model, "adapt"):
+        model.adapt(train_split)
     if model.optimizer is None:
         model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
     callbacks = []
