@@ -334,4 +334,4 @@ def planted_data(config: IPRecConfig, quick: bool = False, seed: int = 0, num_us
 registry.register("iprec", IPRec, IPRecConfig, planted_data, protocol="pointwise",
                   description="IPRec: package recommendation with intra- and inter-package attention",
                   planted={**PLANTED_SIZES, "learning_rate": 1e-3, "batch_size": 256},
-                  claims="tfrec_pkg.claims.iprec_checks:checks")
+                  claims="tfrec_pkg.claims.iprec_checks:checks", bench="tfrec_pkg.bench.iprec_packages:package_bench")
