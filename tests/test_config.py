@@ -42,3 +42,28 @@ def test_unknown_key_raises_naming_the_key():
     assert "max_history" in str(info.value)  # the message also lists the expected keys
     with pytest.raises(ValueError, match="learning_rat'"):
         BaseModelConfig.from_json('{"learning_rat": 0.1}')
+
+
+def test_positive_int_and_units_checks_name_the_field():
+    import dataclasses
+
+    import pytest
+
+    from tfrec_pkg.config import Config
+
+    @dataclasses.dataclass
+    class Sizes(Config):
+        width: int = 4
+        units: tuple = (8, 4)
+
+        def __post_init__(self):
+            self.check_positive_ints("width")
+            self.check_units("units")
+
+    Sizes()
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="width must be a positive integer"):
+            Sizes(width=bad)
+    for bad in ((), (8, 0), (8, 2.5), (True,)):
+        with pytest.raises(ValueError, match="units must be positive integers"):
+            Sizes(units=bad)

@@ -57,6 +57,22 @@ class Config:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    # --- checks for __post_init__ ------------------------------------------------------
+    def check_positive_ints(self, *names: str) -> None:
+        """ValueError naming the first of ``names`` that is not a positive integer."""
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    def check_units(self, *names: str) -> None:
+        """ValueError naming the first of ``names`` that is not a non-empty tuple of positive
+        integers (layer widths)."""
+        for name in names:
+            units = getattr(self, name)
+            if not units or any(isinstance(u, bool) or int(u) != u or u < 1 for u in units):
+                raise ValueError(f"{name} must be positive integers, got {units!r}")
+
 
 def _plain(value):
     if isinstance(value, tuple):

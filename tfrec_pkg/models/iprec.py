@@ -129,11 +129,9 @@ class IPRecConfig(Config):
     epochs: int = 20            # upper bound; early stopping on validation AUC (Sec. 5.2)
 
     def __post_init__(self):
-        for name in ("max_friends", "max_history", "max_neighbours", "max_objects", "item_dim",
-                     "num_spaces", "batch_size", "epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.check_positive_ints("max_friends", "max_history", "max_neighbours", "max_objects", "item_dim",
+                                 "num_spaces", "batch_size", "epochs")
+        self.check_units("ranker_units")
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if self.gate_reduce not in GATE_REDUCES:
@@ -142,8 +140,6 @@ class IPRecConfig(Config):
             raise ValueError(f"predictor_input must be one of {PREDICTOR_INPUTS}, got {self.predictor_input!r}")
         if self.article_dtype not in ("int64", "string"):
             raise ValueError(f"article_dtype must be 'int64' or 'string', got {self.article_dtype!r}")
-        if not self.ranker_units or any(isinstance(u, bool) or int(u) != u or u < 1 for u in self.ranker_units):
-            raise ValueError(f"ranker_units must be positive integers, got {self.ranker_units!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not self.l2 >= 0.0:

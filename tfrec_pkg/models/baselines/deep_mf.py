@@ -31,8 +31,7 @@ class DeepMFConfig(UserArticleConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if not self.tower_units or any(isinstance(u, bool) or int(u) != u or u < 1 for u in self.tower_units):
-            raise ValueError(f"tower_units must be positive integers, got {self.tower_units!r}")
+        self.check_units("tower_units")
 
 
 class DeepMF(UserArticleModel):

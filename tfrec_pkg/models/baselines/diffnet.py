@@ -52,10 +52,7 @@ class DiffNetConfig(UserArticleConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("num_layers", "max_social", "max_objects"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.check_positive_ints("num_layers", "max_social", "max_objects")
 
 
 class DiffNet(UserArticleModel):

@@ -28,8 +28,7 @@ class NeuMFConfig(UserArticleConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if not self.mlp_units or any(isinstance(u, bool) or int(u) != u or u < 1 for u in self.mlp_units):
-            raise ValueError(f"mlp_units must be positive integers, got {self.mlp_units!r}")
+        self.check_units("mlp_units")
 
 
 class NeuMF(UserArticleModel):

@@ -34,10 +34,7 @@ class UserArticleConfig(Config):
     epochs: int = 20              # upper bound; early stopping on validation AUC
 
     def __post_init__(self):
-        for name in ("item_dim", "batch_size", "epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.check_positive_ints("item_dim", "batch_size", "epochs")
         if self.article_dtype not in ("int64", "string"):
             raise ValueError(f"article_dtype must be 'int64' or 'string', got {self.article_dtype!r}")
         if not self.l2 >= 0.0:
