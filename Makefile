@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/tfrec demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
 
 claims: $(STAMP)
 	$(BIN)/tfrec claims $(MODEL)
