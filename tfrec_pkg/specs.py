@@ -14,6 +14,9 @@ it to the generator.
 * :func:`package_click` -- a package (article + publishing media + friends) shown to a user, the
   user's object sets, clicked packages and the package's inter-package neighbours (IPRec; the
   planted ``packages`` data and the IPRec raw-log reader).
+* :func:`scenario_click` -- a click sample x = [p_u, B_u, b_t, o_u] with the repeat label and a
+  predefined scenario (MuSENet and its baselines; the planted ``scenarios`` data and the
+  Alimama display-ad reader).
 """
 from __future__ import annotations
 
@@ -116,3 +119,46 @@ def package_click(max_friends: int = 20, max_history: int = 50, max_neighbours: 
         FeatureSpec("nb_media_ids", "int64", (2 * n,), vocabulary="media"),
         FeatureSpec("nb_friend_ids", "int64", (2 * n * f,), vocabulary="user"),
     ]
+
+
+PROFILE_FIELDS = ("gender", "age", "level")  # categorical user profile p_u (Alimama's user_profile)
+CONTEXT_CATEGORICAL = ("slot",)  # categorical context o_u (Alimama's pid: the ad slot)
+CONTEXT_NUMERIC = ("price", "distance", "lead_time")  # numeric context (the paper's OTP example, Fig. 5b)
+
+
+def scenario_click(max_history: int, profile=PROFILE_FIELDS, context_categorical=CONTEXT_CATEGORICAL,
+                   context_numeric=CONTEXT_NUMERIC) -> list[FeatureSpec]:
+    """One click sample for MuSENet (WSDM'23, ../shared/papers/musenet_wsdm23.txt, Sec. 2.2):
+    x = [p_u, B_u, b_t, o_u].
+
+    ==========================  ========  =================  ================================
+    feature                     shape     vocabulary         what (paper)
+    ==========================  ========  =================  ================================
+    user_id                     ()        user               p_u: the user
+    profile_<name>              ()        <name>             p_u: categorical profile fields
+    hist_item_ids               (L,)      item               B_u: behaviour sequence, oldest
+    hist_category_ids           (L,)      category             first
+    item_id, category_id        ()        item, category     b_t: the target item
+    context_<name> (categ.)     ()        <name>             o_u: categorical context
+    context_<name> (numeric)    ()        -                  o_u: numeric context (float32)
+    predefined_scenario         ()        scenario           the rule-based segment (PLE, and
+                                                             MuSENet "on predefined scenarios")
+    repeat_label                ()        -                  r: the auxiliary label of Eq. (10)
+    ==========================  ========  =================  ================================
+
+    The click is the frame column ``label``. ``repeat_label`` is a training target, not a
+    serving input: a model leaves it out of its serving signatures.
+    """
+    if int(max_history) != max_history or max_history < 1:
+        raise ValueError(f"max_history must be a positive integer, found {max_history!r}")
+    return ([FeatureSpec("user_id", "int64", vocabulary="user")]
+            + [FeatureSpec(f"profile_{name}", "int64", vocabulary=name) for name in profile]
+            + [FeatureSpec("hist_item_ids", "int64", (int(max_history),), vocabulary="item"),
+               FeatureSpec("hist_category_ids", "int64", (int(max_history),), vocabulary="category"),
+               FeatureSpec("item_id", "int64", vocabulary="item"),
+               FeatureSpec("category_id", "int64", vocabulary="category")]
+            + [FeatureSpec(f"context_{name}", "int64", vocabulary=name) for name in context_categorical]
+            + [FeatureSpec(f"context_{name}", "float32") for name in context_numeric]
+            + [FeatureSpec("predefined_scenario", "int64", vocabulary="scenario"),
+               FeatureSpec("repeat_label", "float32")])
+

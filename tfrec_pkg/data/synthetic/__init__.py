@@ -4,3 +4,4 @@ from tfrec_pkg.data.synthetic.ctr import ctr_with_history  # noqa: F401
 from tfrec_pkg.data.synthetic.multi_interest import multi_interest  # noqa: F401
 from tfrec_pkg.data.synthetic.packages import packages  # noqa: F401
 from tfrec_pkg.data.synthetic.providers import providers  # noqa: F401
+from tfrec_pkg.data.synthetic.scenarios import scenarios  # noqa: F401
