@@ -247,6 +247,24 @@ def test_repeat_head_eq9():
     assert not np.allclose(s_r, s_e)   # separate repeat and explore networks
 
 
+def test_repeat_head_target_aware_behaviour_and_without_repeat():
+    rng = np.random.default_rng(6)
+    user, behaviour, aware, target, context = (tf.constant(rng.normal(size=(B, n))) for n in (3, 4, 4, 2, 2))
+    is_repeat = tf.constant([1, 0, 1, 0, 0, 1, 1])
+    head = RepeatAwareHead(K, hidden_units=(6,), dtype="float64")
+    out = head(user, behaviour, target, context, is_repeat, target_behaviour=aware)
+    # p_r reads the target-free encoding; s_r, s_e the target-aware one
+    np.testing.assert_allclose(out["repeat_prob"].numpy(),
+                               head(user, behaviour, target, context, is_repeat)["repeat_prob"].numpy(), **TOL)
+    full = np.concatenate([user.numpy(), aware.numpy(), target.numpy(), context.numpy()], -1)
+    np.testing.assert_allclose(out["repeat_score"].numpy()[:, 1], _mlp(head, "repeat_1", full), **TOL)
+    plain = RepeatAwareHead(K, hidden_units=(6,), repeat_aware=False, dtype="float64")
+    z = plain(user, behaviour, target, context, is_repeat)
+    assert set(z) == {"z"} and len(plain.trainable_variables) == K * 4
+    full = np.concatenate([user.numpy(), behaviour.numpy(), target.numpy(), context.numpy()], -1)
+    np.testing.assert_allclose(z["z"].numpy()[:, 2], _mlp(plain, "explore_2", full), **TOL)
+
+
 def test_bad_arguments_and_config_round_trip():
     for kw, match in (({"num_scenarios": 0}, "num_scenarios"), ({"distance": "cosine"}, "distance"),
                       ({"tau": 0.0}, "tau"), ({"alpha": 1.5}, "alpha")):
@@ -254,5 +272,5 @@ def test_bad_arguments_and_config_round_trip():
             ScenarioLearner(**kw)
     layer = ScenarioLearner(3, projection_dim=8, hard=True, tau=0.5, alpha=0.1, straight_through=True)
     assert ScenarioLearner.from_config(layer.get_config()).get_config() == layer.get_config()
-    head = RepeatAwareHead(2, hidden_units=(4,))
+    head = RepeatAwareHead(2, hidden_units=(4,), repeat_aware=False)
     assert RepeatAwareHead.from_config(head.get_config()).get_config() == head.get_config()

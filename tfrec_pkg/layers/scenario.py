@@ -171,22 +171,27 @@ class RepeatAwareHead(tf.keras.layers.Layer):
     s_e^k = MLP_E^k([p_u, B_u, b_t, o_u])                 explore score
     z_k   = I[t in B_u] p_r^k s_r^k + (1 - I[t in B_u]) (1 - p_r^k) s_e^k     Eq. (9)
 
-    ``call(user, behaviour, target, context, is_repeat)`` with representations [B, *] and the
-    indicator I[t in B_u] [B] (0/1 or bool; the model computes it from the history ids and the
-    target id) returns a dict of [B, K] tensors ``z``, ``repeat_prob`` (p_r), ``repeat_score``
-    (s_r), ``explore_score`` (s_e).
+    ``call(user, behaviour, target, context, is_repeat, target_behaviour=None)`` with
+    representations [B, *] and the indicator I[t in B_u] [B] (0/1 or bool; the model computes it
+    from the history ids and the target id) returns a dict of [B, K] tensors ``z``,
+    ``repeat_prob`` (p_r), ``repeat_score`` (s_r), ``explore_score`` (s_e). ``target_behaviour``
+    is a target-aware encoding of B_u for s_r and s_e (default: ``behaviour``); p_r always reads
+    ``behaviour``, which must not depend on the target ("without the target item").
 
     Readings taken: each scenario has its own three MLPs (``hidden_units`` ReLU layers, then a
     linear output), the "k-th repeat intention module" of Eq. (9); s_r and s_e are the MLPs'
     linear outputs (scores: the final prediction applies the sigmoid to z, Sec. 3.2.3).
+    ``repeat_aware=False`` (MuSENet w/o M2) keeps one scoring MLP per scenario, z = its score on
+    [p_u, B_u, b_t, o_u]; p_r, s_r are then absent from the output.
     """
 
-    def __init__(self, num_scenarios=4, hidden_units=(64, 32), **kwargs):
+    def __init__(self, num_scenarios=4, hidden_units=(64, 32), repeat_aware=True, **kwargs):
         super().__init__(**kwargs)
         if int(num_scenarios) < 1:
             raise ValueError(f"num_scenarios must be >= 1, got {num_scenarios!r}")
         self.num_scenarios = int(num_scenarios)
         self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.repeat_aware = bool(repeat_aware)
 
         def mlp(name):
             dense = dict(dtype=self.dtype_policy)
@@ -194,9 +199,10 @@ class RepeatAwareHead(tf.keras.layers.Layer):
                       for i, u in enumerate(self.hidden_units)]
             return layers + [tf.keras.layers.Dense(1, name=f"{name}_out", **dense)]
 
-        self.intention = [mlp(f"intention_{k}") for k in range(self.num_scenarios)]
-        self.repeat = [mlp(f"repeat_{k}") for k in range(self.num_scenarios)]
-        self.explore = [mlp(f"explore_{k}") for k in range(self.num_scenarios)]
+        scenarios = range(self.num_scenarios)
+        self.intention = [mlp(f"intention_{k}") for k in scenarios] if self.repeat_aware else []
+        self.repeat = [mlp(f"repeat_{k}") for k in scenarios] if self.repeat_aware else []
+        self.explore = [mlp(f"explore_{k}") for k in scenarios]
 
     @staticmethod
     def _run(layers, x):
@@ -204,9 +210,12 @@ class RepeatAwareHead(tf.keras.layers.Layer):
             x = layer(x)
         return tf.squeeze(x, -1)
 
-    def call(self, user, behaviour, target, context, is_repeat):
+    def call(self, user, behaviour, target, context, is_repeat, target_behaviour=None):
+        target_behaviour = behaviour if target_behaviour is None else target_behaviour
+        with_target = tf.concat([user, target_behaviour, target, context], -1)
+        if not self.repeat_aware:
+            return {"z": tf.stack([self._run(m, with_target) for m in self.explore], -1)}
         without_target = tf.concat([user, behaviour, context], -1)
-        with_target = tf.concat([user, behaviour, target, context], -1)
         p_r = tf.stack([tf.sigmoid(self._run(m, without_target)) for m in self.intention], -1)
         s_r = tf.stack([self._run(m, with_target) for m in self.repeat], -1)
         s_e = tf.stack([self._run(m, with_target) for m in self.explore], -1)
@@ -215,4 +224,5 @@ class RepeatAwareHead(tf.keras.layers.Layer):
         return {"z": z, "repeat_prob": p_r, "repeat_score": s_r, "explore_score": s_e}
 
     def get_config(self):
-        return super().get_config() | {"num_scenarios": self.num_scenarios, "hidden_units": list(self.hidden_units)}
+        return super().get_config() | {"num_scenarios": self.num_scenarios, "hidden_units": list(self.hidden_units),
+                                       "repeat_aware": self.repeat_aware}
