@@ -149,7 +149,7 @@ def test_prototypes_are_not_trained_by_gradients():
     layer, x = learner()
     with tf.GradientTape() as tape:
         loss = layer(tf.constant(x), training=True)["clustering_loss"]
-    assert layer.prototypes not in layer.trainable_variables
+    assert all(v is not layer.prototypes for v in layer.trainable_variables)
     assert tape.gradient(loss, layer.trainable_variables)[0] is not None   # omega is trained
 
 
