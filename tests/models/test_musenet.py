@@ -124,3 +124,17 @@ def test_config_checks():
         MuSENetConfig(version="medium")
     with pytest.raises(ValueError, match="num_scenarios"):
         MuSENetConfig(num_scenarios=0)
+
+
+def test_reads_the_alimama_rows(tmp_path):
+    from tests.data.test_alimama import write
+    from tfrec_pkg.data.datasets.alimama import CONTEXT_NUMERIC, read_alimama
+
+    data = read_alimama(write(tmp_path), max_history=L, validation=False)
+    train_split, _, test = data.splits()
+    model = MuSENet(_config(context_numeric=CONTEXT_NUMERIC, num_scenarios=3), train_split.vocab)
+    assert [s.name for s in model.feature_spec] == [s.name for s in data.specs]
+    batch = next(iter(train_split.dataset(8, shuffle=False)))
+    terms = model.loss_terms(batch, training=True)
+    assert all(np.isfinite(tf.reduce_mean(v).numpy()) for v in terms.values())
+    assert np.isfinite(model.explain({k: v for k, v in batch.items() if k not in ("label", "repeat_label")})["score"]).all()

@@ -64,6 +64,9 @@ class MuSENetConfig(Config):
     item_dim: int = 16
     category_dim: int = 8
     profile_dim: int = 4           # each categorical profile and context field
+    # names of the numeric context fields (context_<name>): the planted data's; the Alimama
+    # reader's are tfrec_pkg.data.datasets.alimama.CONTEXT_NUMERIC
+    context_numeric: tuple = specs.CONTEXT_NUMERIC
     attention_units: tuple = (80, 40)  # DIN's activation unit for B_u^t
     head_units: tuple = (64, 32)   # each MLP of the repeat-aware heads
     version: str = "soft"          # "soft" | "hard" (Sec. 3.1.1)
@@ -124,7 +127,7 @@ class MuSENet(RecModel):
 
     @property
     def feature_spec(self):
-        return specs.scenario_click(self.config.max_history)
+        return specs.scenario_click(self.config.max_history, context_numeric=self.config.context_numeric)
 
     @property
     def serving_spec(self):
@@ -146,7 +149,7 @@ class MuSENet(RecModel):
         b_mean = tf.reduce_sum(behaviours * weights, 1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
         b_aware, _ = self.attention(b_t, behaviours, mask)
         o_u = tf.concat([self.context_embeddings[n](f[f"context_{n}"]) for n in specs.CONTEXT_CATEGORICAL]
-                        + [tf.cast(f[f"context_{n}"], tf.float32)[:, None] for n in specs.CONTEXT_NUMERIC], -1)
+                        + [tf.cast(f[f"context_{n}"], tf.float32)[:, None] for n in c.context_numeric], -1)
         is_repeat = tf.reduce_any(tf.equal(f["hist_item_ids"], f["item_id"][:, None]) & mask, -1) & (
             f["item_id"] >= NUM_RESERVED)
         out = self.heads(p_u, b_mean, b_t, o_u, is_repeat, target_behaviour=b_aware)
