@@ -5,7 +5,9 @@ each model's whole forward pass against an independent numpy rendering that read
 Mutations tried (each fails test_forward_matches_numpy): the behaviour mean over padded slots;
 the context left out of x; DIN pooled with softmax instead of DIN's sum; the wide part without
 the item x slot cross; DCN-V2's cross as x0 * (W x) without the residual + x; the cross layers
-fed x0 instead of x_l."""
+fed x0 instead of x_l. PLE (test_ple_matches_numpy): the task gates without the shared experts;
+an unknown predefined scenario scored by tower 0 instead of the towers' mean; the shared branch
+not carried to the next level."""
 import numpy as np
 import pytest
 
@@ -81,16 +83,73 @@ def test_forward_matches_numpy(name):
     np.testing.assert_allclose(model.compute_loss(batch).numpy(), bce.mean(), rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(MODELS) + ["ple"])
 def test_trains_on_planted_scenarios_and_is_registered(name):
+    from tfrec_pkg.models.baselines.ple import PLE, PLEConfig
+
     splits = scenarios(num_users=120, num_items=100, num_categories=8, impressions_per_user=20, max_history=4,
                        seed=3).splits()
     tf.keras.utils.set_random_seed(0)
-    model = MODELS[name](CONFIG.replace(epochs=3, learning_rate=1e-2, batch_size=128), splits[0].vocab)
+    cls, config = (PLE, PLEConfig(**CONFIG.to_dict())) if name == "ple" else (MODELS[name], CONFIG)
+    model = cls(config.replace(epochs=3, learning_rate=1e-2, batch_size=128), splits[0].vocab)
     history = train(model, splits[0], splits[1], verbose=0, patience=2)
     assert history.history["bce"][-1] < history.history["bce"][0]
     assert max(history.history["val_auc"]) > 0.55    # learns the planted signal (tiny data: 2k rows)
     assert np.isfinite(evaluate(model, splits[2], "pointwise").iloc[0]["logloss"])
     entry = registry.entry(name)
-    assert entry.model_class is MODELS[name] and not entry.in_demo
+    assert entry.model_class is cls and not entry.in_demo
     assert "repeat_label" not in {s.name for s in model.feature_spec}
+
+
+def np_mlp(layers, x):
+    for layer in layers:
+        x = np.maximum(dense(layer, x), 0.0)
+    return x
+
+
+def np_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_ple_matches_numpy():
+    from tfrec_pkg.models.baselines.ple import PLE, PLEConfig
+
+    cfg = PLEConfig(**{k: getattr(CONFIG, k) for k in ("max_history", "user_dim", "item_dim", "category_dim",
+                                                       "profile_dim")},
+                    num_scenarios=3, num_levels=2, shared_experts=2, specific_experts=1, expert_units=(5,),
+                    tower_units=(4,))
+    model = PLE(cfg, VOCAB)
+    batch = {k: v for k, v in features().items() if k != "repeat_label"}
+    model(batch)
+    randomize(model, seed=6, positive_bias_scope="/l")
+    p_u = np.concatenate([emb(model.user_embedding, "user", RAW["user_id"])]
+                         + [emb(model.profile_embeddings[n], n, RAW[f"profile_{n}"]) for n in specs.PROFILE_FIELDS], -1)
+    b_t = np.concatenate([emb(model.item_embedding, "item", RAW["item_id"]),
+                          emb(model.category_embedding, "category", RAW["category_id"])], -1)
+    hist = np.concatenate([emb(model.item_embedding, "item", RAW["hist_item_ids"]),
+                           emb(model.category_embedding, "category", RAW["hist_category_ids"])], -1)
+    mask = np.asarray(RAW["hist_item_ids"]) != -1
+    mean = (hist * mask[..., None]).sum(1) / np.maximum(mask.sum(1), 1)[:, None]
+    o_u = np.concatenate([emb(model.context_embeddings["slot"], "slot", RAW["context_slot"])]
+                         + [np.asarray(RAW[f"context_{n}"], np.float64)[:, None] for n in specs.CONTEXT_NUMERIC], -1)
+    x0 = np.concatenate([p_u, mean, b_t, o_u], -1)
+    tasks, shared = [x0] * 3, x0
+    for level in range(2):
+        ex, gt = model.experts[level], model.gates[level]
+        s_out = [np_mlp(e, shared) for e in ex["shared"]]
+        t_out = [[np_mlp(e, tasks[t]) for e in ex["task"][t]] for t in range(3)]
+        new = []
+        for t in range(3):
+            g = np_softmax(dense(gt["task"][t], tasks[t]))
+            new.append(np.einsum("bn,nbd->bd", g, np.stack(t_out[t] + s_out)))
+        if "shared" in gt:
+            g = np_softmax(dense(gt["shared"], shared))
+            shared = np.einsum("bn,nbd->bd", g, np.stack([o for outs in t_out for o in outs] + s_out))
+        tasks = new
+    logits = np.stack([dense(tower[-1], np_mlp(tower[:-1], tasks[t]))[:, 0] for t, tower in enumerate(model.towers)], -1)
+    segment = VOCAB["scenario"].lookup(np.asarray(RAW["predefined_scenario"])) - 2
+    want = np.where((segment >= 0) & (segment < 3), logits[np.arange(len(segment)), np.clip(segment, 0, 2)],
+                    logits.mean(-1))
+    np.testing.assert_allclose(model(batch).numpy(), sig(want), atol=1e-5)
+    assert registry.entry("ple").planted_config().num_scenarios == 3
