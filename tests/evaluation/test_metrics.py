@@ -426,3 +426,19 @@ def test_keras_metric_inside_model_evaluate():
     ranks = M.rank_of_target(x, target)
     assert out["hit_rate_at_5"] == pytest.approx(M.hit_rate(ranks, 5), abs=1e-6)
     assert out["mrr_at_5"] == pytest.approx(M.mrr(ranks, 5), abs=1e-6)
+
+
+def test_normalized_mutual_information():
+    from tfrec_pkg.evaluation.metrics import normalized_mutual_information as nmi
+
+    assert nmi([0, 0, 1, 1], [5, 5, 7, 7]) == pytest.approx(1.0)          # same partition, other names
+    assert nmi([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.0, abs=1e-12)  # independent
+    # hand-computed: a = [0,0,0,1], b = [0,0,1,1]: I = 0.2158, H(a) = 0.5623, H(b) = 0.6931
+    a, b = [0, 0, 0, 1], [0, 0, 1, 1]
+    p = np.array([[0.5, 0.25], [0.0, 0.25]])
+    mi = sum(p[i, j] * np.log(p[i, j] / (p[i].sum() * p[:, j].sum())) for i in range(2) for j in range(2) if p[i, j])
+    ha, hb = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25)), np.log(2)
+    assert nmi(a, b) == pytest.approx(mi / ((ha + hb) / 2))
+    assert nmi([1, 1, 1], [2, 2, 2]) == 1.0
+    with pytest.raises(ValueError):
+        nmi([0, 1], [0])

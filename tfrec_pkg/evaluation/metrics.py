@@ -475,3 +475,24 @@ class MRRAtK(_RankAtK):
 
     def _gain(self, rank):
         return 1.0 / rank
+
+
+def normalized_mutual_information(a, b) -> float:
+    """NMI of two labelings of the same samples: I(a; b) / ((H(a) + H(b)) / 2) (arithmetic-mean
+    normalisation, natural logs); 1.0 when both are constant (identical partitions)."""
+    a, b = _as_1d(a, "a"), _as_1d(b, "b")
+    _same_length(a, "a", b, "b")
+    if len(a) == 0:
+        raise ValueError("NMI needs at least one sample")
+    _, ia = np.unique(a, return_inverse=True)
+    _, ib = np.unique(b, return_inverse=True)
+    joint = np.zeros((ia.max() + 1, ib.max() + 1))
+    np.add.at(joint, (ia, ib), 1.0)
+    joint /= len(a)
+    pa, pb = joint.sum(1), joint.sum(0)
+    nz = joint > 0
+    mi = float((joint[nz] * np.log(joint[nz] / np.outer(pa, pb)[nz])).sum())
+    h = lambda p: float(-(p[p > 0] * np.log(p[p > 0])).sum())  # noqa: E731
+    mean_h = (h(pa) + h(pb)) / 2
+    return 1.0 if mean_h == 0 else max(0.0, mi / mean_h)
+
