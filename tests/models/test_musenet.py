@@ -106,10 +106,12 @@ def test_saved_model_parity_in_a_fresh_process(splits, tmp_path):
         np.testing.assert_allclose(out[key], want[key].numpy(), atol=1e-5)
 
 
-def test_save_trained_round_trip_keeps_the_prototypes(splits, tmp_path, monkeypatch):
-    """Trained-model directories need a registered name; MuSENet registers with its claim
-    checks, so this test registers it for its own duration only."""
-    monkeypatch.setitem(registry._REGISTRY, "musenet", registry.Entry("musenet", MuSENet, MuSENetConfig, planted_data))
+def test_registered_with_its_claim_checks():
+    entry = registry.entry("musenet")
+    assert entry.model_class is MuSENet and entry.data is planted_data and callable(entry.hook("claims"))
+
+
+def test_save_trained_round_trip_keeps_the_prototypes(splits, tmp_path):
     model = MuSENet(_config(), splits[0].vocab)
     model(model.example_batch())
     model.scenario.prototypes.assign(np.random.default_rng(0).normal(size=model.scenario.prototypes.shape))

@@ -1,0 +1,47 @@
+"""MuSENet's claim checks (tfrec_pkg/claims/musenet_checks.py) on per-seed tables: each claim
+holds in the paper's direction and fails the other way; the recovery claims are tested against
+their bars; RelaImpr is computed against BaseModel."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfrec_pkg.claims import musenet_checks
+
+
+def _table(gain: float) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(5):
+        base = 0.65 + 0.01 * rng.normal()
+        for name in musenet_checks.VARIANTS:
+            up = gain if name in ("MuSENet (soft)", "MuSENet (hard)") else 0.0
+            rows.append({"model": name, "seed": s, "auc": base + up + 0.002 * rng.normal(), "gauc": 0.6, "logloss": 0.5})
+    return pd.DataFrame(rows)
+
+
+def _recovery(nmi, share):
+    return [{"nmi": n, "min_share": m} for n, m in zip(nmi, share)]
+
+
+@pytest.mark.parametrize("gain, held", [(0.02, True), (-0.02, False)])
+def test_table_claims_follow_the_papers_direction(monkeypatch, gain, held):
+    rec = _recovery([0.7, 0.72, 0.69, 0.75, 0.71], [0.2, 0.18, 0.22, 0.19, 0.21])
+    monkeypatch.setattr(musenet_checks, "results", lambda **kw: (_table(gain), rec))
+    result = musenet_checks.checks()
+    table_claims = [c for c in result if "Table" in c.claim]
+    assert len(table_claims) == 11 and all(c.held is held for c in table_claims), [c.claim for c in table_claims]
+    assert all(c.held for c in result if "Sec. 4.2.4" in c.claim)
+
+
+def test_recovery_claims_against_their_bars():
+    good = musenet_checks.recovery_claims(_recovery([0.7, 0.72, 0.69, 0.75, 0.71], [0.2, 0.18, 0.22, 0.19, 0.21]))
+    assert [c.held for c in good] == [True, True]
+    weak = musenet_checks.recovery_claims(_recovery([0.45, 0.52, 0.48, 0.5, 0.47], [0.01, 0.0, 0.02, 0.03, 0.0]))
+    assert [c.held for c in weak] == [False, False]
+
+
+def test_relative_improvement_over_basemodel():
+    table = pd.DataFrame({"model": ["BaseModel", "DIN", "Bayes-optimal"], "seed": [0, 0, 0], "auc": [0.6, 0.62, 0.8]})
+    out = musenet_checks.relative_improvement(table)
+    assert out["BaseModel"] == pytest.approx(0.0) and out["DIN"] == pytest.approx(20.0)
+    assert "Bayes-optimal" not in out
