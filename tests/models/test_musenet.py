@@ -140,3 +140,33 @@ def test_reads_the_alimama_rows(tmp_path):
     terms = model.loss_terms(batch, training=True)
     assert all(np.isfinite(tf.reduce_mean(v).numpy()) for v in terms.values())
     assert np.isfinite(model.explain({k: v for k, v in batch.items() if k not in ("label", "repeat_label")})["score"]).all()
+
+
+def test_onnx_and_rest_serve_the_same_outputs(splits, tmp_path):
+    """serving_indices through ONNX (to_onnx checks onnxruntime against the SavedModel before the
+    file appears); the local REST server answers serving_default in row and columnar form."""
+    import onnxruntime as ort
+    import pandas as pd
+
+    from tfrec_pkg.serving.client import TFServingClient
+    from tests.serving.serving_test_utils import ServerProcess
+
+    model = MuSENet(_config(), splits[0].vocab)
+    base = tmp_path / "musenet"
+    path = export.save(model, str(base))
+    onnx_path = export.to_onnx(path, str(tmp_path / "musenet.onnx"))
+    assert sorted(o.name.split(":")[0] for o in ort.InferenceSession(onnx_path).get_outputs()) == [
+        "repeat_prob", "scenario_probs", "score"]
+    batch = _serving_batch(model, splits[2], n=4)
+    want = model.explain(batch)
+    arrays = {k: v.numpy() for k, v in batch.items()}
+    server = ServerProcess(["--model-name", "musenet", "--model-base-path", str(base)], tmp_path / "server.log")
+    try:
+        server.wait_ready("/v1/models/musenet")
+        client = TFServingClient(server.url, "musenet")
+        rows = pd.DataFrame({k: list(v) if v.ndim > 1 else v for k, v in arrays.items()})
+        for answer in (client.predict(instances=rows), client.predict(inputs=arrays)):
+            for key in ("score", "scenario_probs", "repeat_prob"):
+                np.testing.assert_allclose(answer[key], want[key].numpy(), atol=1e-5)
+    finally:
+        server.stop()
