@@ -18,18 +18,17 @@ from tfrec_pkg.data.pipelines import frame_to_arrays
 from tfrec_pkg.data.synthetic import packages
 from tfrec_pkg.models.iprec import PLANTED_SIZES, IPRec, IPRecConfig
 from tfrec_pkg.serving.client import TFServingClient
-from tfrec_pkg.training import train
 
 from tests.serving.serving_test_utils import ServerProcess
 
 
 @pytest.fixture(scope="module")
 def trained():
+    """An IPRec with seeded random weights (parity needs no training; tests/models/test_iprec.py trains)."""
     splits = packages(num_users=200, num_articles=200, num_media=20, seed=4, **PLANTED_SIZES).splits()
     tf.keras.utils.set_random_seed(0)
-    model = IPRec(IPRecConfig(**PLANTED_SIZES, item_dim=8, num_spaces=2, ranker_units=(16, 8), epochs=1,
-                              batch_size=256, learning_rate=3e-3), splits[0].vocab)
-    train(model, splits[0], verbose=0)
+    model = IPRec(IPRecConfig(**PLANTED_SIZES, item_dim=8, num_spaces=2, ranker_units=(16, 8)), splits[0].vocab)
+    model(model.example_batch())
     return model, splits[2]
 
 
