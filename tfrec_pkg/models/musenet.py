@@ -230,4 +230,4 @@ def planted_data(config: MuSENetConfig, quick: bool = False, seed: int = 0):
 # MuSENet joins it when the demo is sized to fit.
 registry.register("musenet", MuSENet, MuSENetConfig, planted_data, protocol="pointwise", in_demo=False,
                   description="MuSENet: learned implicit scenarios with repeat-aware prediction",
-                  claims="tfrec_pkg.claims.musenet_checks:checks")
+                  claims="tfrec_pkg.claims.musenet_checks:checks", bench="tfrec_pkg.bench.musenet_scoring:scoring_bench")
