@@ -203,6 +203,15 @@ def test_kl_to_uniform_eq12():
     np.testing.assert_allclose(float(kl_to_uniform(tf.constant(np.full((B, K), 1 / K)))), 0.0, atol=1e-12)
 
 
+def test_marginal_kl_is_the_kl_of_the_mean_assignment():
+    a = softmax(np.random.default_rng(8).normal(size=(B, K)))
+    mean = a.mean(0)
+    np.testing.assert_allclose(float(kl_to_uniform(tf.constant(a), marginal=True)),
+                               (mean * (np.log(mean) + np.log(K))).sum(), **TOL)
+    balanced = np.eye(K)[[0, 1, 2, 3, 0, 1, 2, 3]]   # sharp samples, every scenario used: 0
+    np.testing.assert_allclose(float(kl_to_uniform(tf.constant(balanced), marginal=True)), 0.0, atol=1e-12)
+
+
 def test_repeat_loss_eq10_is_minimised_at_the_label():
     rng = np.random.default_rng(4)
     p_r, a, r = rng.uniform(size=(B, K)), softmax(rng.normal(size=(B, K))), rng.uniform(size=B)

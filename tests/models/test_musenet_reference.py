@@ -153,6 +153,11 @@ def test_losses_match_numpy(version):
     np.testing.assert_allclose(float(terms["kl"]), kl, atol=1e-5)
     r = np.asarray(RAW["repeat_label"])
     np.testing.assert_allclose(terms["repeat"].numpy(), 0.7 * (r - (want["p_r"] * a).sum(-1)) ** 2, atol=1e-5)
+    marginal = build(version=version, kl="marginal")
+    mean = np_forward(marginal)["a"].mean(0)
+    np.testing.assert_allclose(float(marginal.loss_terms(features())["kl"]),
+                               (np.where(mean > 0, mean * (np.log(np.where(mean > 0, mean, 1)) + np.log(K)), 0)).sum(),
+                               atol=1e-5)
     if version == "hard":   # training uses the Gumbel sample: KL on that sample, not on Q_s
         train_terms = model.loss_terms(features(), training=True)
         assert float(train_terms["kl"]) > 0.5 * np.log(K)

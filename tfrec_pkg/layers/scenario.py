@@ -37,9 +37,16 @@ def _distances(z, prototypes, kind):
     return sq if kind == "squared_euclidean" else tf.sqrt(sq + 1e-12)
 
 
-def kl_to_uniform(assignment):
+def kl_to_uniform(assignment, marginal: bool = False):
     """Eq. (12): mean_i sum_k a_ki (log a_ki + log K), the KL divergence of each sample's
-    assignment from the uniform prior P(c) = 1/K (0 log 0 = 0)."""
+    assignment from the uniform prior P(c) = 1/K (0 log 0 = 0).
+
+    ``marginal=True`` is the KL of the batch's mean assignment, sum_k abar_k (log abar_k + log K)
+    with abar = mean_i a_i: it keeps every scenario in use without pushing each sample's own
+    assignment towards uniform (which the per-sample form does at weight 1: a soft MuSENet then
+    drifts to Q_s = 1/K, every head weighted alike)."""
+    if marginal:
+        assignment = tf.reduce_mean(assignment, 0, keepdims=True)
     k = tf.cast(tf.shape(assignment)[-1], assignment.dtype)
     safe = tf.where(assignment > 0, assignment, tf.ones_like(assignment))
     per_sample = tf.reduce_sum(assignment * (tf.math.log(safe) + tf.math.log(k)), -1)
