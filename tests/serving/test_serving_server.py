@@ -225,6 +225,10 @@ GOOD = {"instances": [{"user_id": "a", "item_count": 1}]}
     ({"instances": [{"user_id": {"b64": "!!"}, "item_count": 1}]}, 400, "base64"),
     ({"instances": [1, 2]}, 400, "instances is a plain list"),
     ({"inputs": {"user_id": [["a"]], "item_count": [1]}}, 400, "not compatible with the shape [-1]"),
+    # lone UTF-16 surrogates and huge integer literals were 500s (a JSON 400 now)
+    (b'{"instances": [{"user_id": "\\ud800", "item_count": 1}]}', 400, "unpaired UTF-16 surrogate"),
+    (b'{"instances": [{"user_id": "a", "item_count": "\\ud800"}]}', 400, "is not of expected type: int64"),
+    (b'{"instances": [{"user_id": "a", "item_count": ' + b"7" * 5000 + b"}]}", 400, "JSON Parse error"),
 ])
 def test_bad_predict_requests(server, body, status, fragment):
     r = post(server, "/v1/models/ranker:predict", body)

@@ -122,7 +122,9 @@ def _to_str(val: Any, limit: int = 200) -> str:  # JsonValueToString, truncated
         s = json.dumps(val, ensure_ascii=False)
     except (TypeError, ValueError):
         s = repr(val)
-    return s if len(s) <= limit else s[:limit] + "...(truncated)"
+    s = s if len(s) <= limit else s[:limit] + "...(truncated)"
+    # a lone UTF-16 surrogate ("\ud800") cannot be encoded: escape it so the error body can be sent
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _type_error(val: Any, dtype: str) -> InvalidArgument:
@@ -193,7 +195,11 @@ def _converter(dtype: str):
 
         def conv_str(val):
             if isinstance(val, str):
-                return val.encode("utf-8")
+                try:
+                    return val.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+                    raise InvalidArgument(f"JSON Value: {_to_str(val)} is not a valid UTF-8 string "
+                                          "(it holds an unpaired UTF-16 surrogate)") from None
             if isinstance(val, dict):
                 return _decode_b64(val)
             raise _type_error(val, dtype)
@@ -367,6 +373,8 @@ def parse_json_body(body: bytes) -> dict:
         raise InvalidArgument(f"JSON Parse error: {e.msg} at offset: {e.pos}") from None
     except RecursionError:
         raise InvalidArgument("JSON Parse error: document nested too deeply") from None
+    except ValueError as e:  # e.g. an integer literal past Python's 4300-digit conversion limit
+        raise InvalidArgument(f"JSON Parse error: {str(e).splitlines()[0]}") from None
     if not isinstance(doc, dict):
         raise InvalidArgument(f"JSON Value: {_to_str(doc)} Is not object")
     return doc
