@@ -82,6 +82,21 @@ def test_top_k_respects_k_and_excludes_history(splits):
     assert list(frame.columns) == ["user", "rank", "item", "score"] and len(frame) == 8
 
 
+def test_k_past_int32_is_capped_not_wrapped_and_k_below_1_is_refused(splits):
+    """k = 2**31 or 2**62 used to wrap in a cast to int32 (padding or empty rows)."""
+    train, _, test = splits
+    model = IPSRec(_config(), train.vocab)
+    hist = _histories(model, test)
+    exclude = tf.constant([False] * 4)
+    capped, _ = model.top_k(hist, tf.constant([model.config.top_k_max] * 4, tf.int64), exclude)
+    for k in (2**31, 2**32 + 3, 2**62):
+        ids, _ = model.top_k(hist, tf.constant([k, 3, k, 1], tf.int64), exclude)
+        np.testing.assert_array_equal(ids.numpy()[[0, 2]], capped.numpy()[[0, 2]])
+        assert (ids.numpy()[1, 3:] == -1).all() and (ids.numpy()[1, :3] != -1).all()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="k must be >= 1"):
+        model.top_k(hist, tf.constant([0, 3, -1, 1], tf.int64), exclude)
+
+
 @pytest.mark.parametrize("changes", [{}, {"use_provider": False, "provider_in_item": True}],
                          ids=["ipsrec", "sasrec_provider"])
 def test_export_parity_in_fresh_process(splits, tmp_path, changes):

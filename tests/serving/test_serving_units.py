@@ -147,3 +147,22 @@ def test_cli_rejects_bad_arguments(argv):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2
+
+
+def test_graph_errors_keep_the_ops_message():
+    """A failed assertion inside a signature answers with its own message, not with TensorFlow's
+    "Graph execution error:" header."""
+    import tensorflow as tf
+
+    from tfrec_pkg.serving.repository import error_message
+
+    @tf.function
+    def fn(k):
+        tf.debugging.assert_positive(k, message="k must be >= 1")
+        return k
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        fn(tf.constant([-1, 2], tf.int64))
+    message = error_message(caught.value)
+    assert message.startswith("assertion failed: [k must be >= 1]"), message
+    assert error_message(ValueError("single line\nsecond")) == "single line"

@@ -159,9 +159,12 @@ class NextItemModel(RecModel):
         return tf.einsum("bh,bch->bc", u, self.item_embedding(cand))
 
     def top_k(self, features, k, exclude_seen):
-        """Top-k raw item ids and scores per row; k [B] (<= top_k_max), exclude_seen [B] bool.
-        Entries beyond a row's own k come back as padding id / -inf."""
-        k = tf.cast(k, tf.int32)
+        """Top-k raw item ids and scores per row; k [B] (>= 1; above top_k_max it is capped),
+        exclude_seen [B] bool. Entries beyond a row's own k come back as padding id / -inf."""
+        k = tf.convert_to_tensor(k)
+        tf.debugging.assert_positive(k, message="k must be >= 1")
+        # capped in the request's own integer type first: a cast of 2**31 to int32 would wrap
+        k = tf.cast(tf.minimum(k, tf.cast(self.config.top_k_max, k.dtype)), tf.int32)
         indices, values = self.top_indices(self.map_ids(features), tf.reduce_max(k), exclude_seen)
         ids = tf.gather(tf.constant(self.vocab["item"].ids, dtype=tf.int64), tf.maximum(indices - NUM_RESERVED, 0))
         beyond = (tf.range(tf.shape(ids)[1])[None] >= k[:, None]) | tf.math.is_inf(values)

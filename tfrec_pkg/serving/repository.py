@@ -166,8 +166,7 @@ class Servable:
         try:
             outputs = signature.fn(**tensors)
         except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError, ValueError, TypeError) as e:
-            msg = getattr(e, "message", None) or str(e)
-            raise InvalidArgument(msg.strip().splitlines()[0] if msg.strip() else type(e).__name__) from None
+            raise InvalidArgument(error_message(e)) from None
         return {k: v.numpy() for k, v in outputs.items()}
 
     def metadata(self) -> dict:
@@ -410,3 +409,14 @@ def _mtime(path: str) -> float:
         return os.stat(path).st_mtime
     except OSError:
         return -1.0
+
+
+def error_message(error: Exception) -> str:
+    """The line of a TensorFlow error that says what was wrong. An eager graph error reads
+    "Graph execution error:", a "Detected at node ... defined at" stack, then the op's own
+    message (e.g. "assertion failed: [k must be >= 1] ..."): the first line of the last
+    paragraph is that message, which is what TF Serving returns."""
+    msg = (getattr(error, "message", None) or str(error)).strip()
+    paragraphs = [p.strip() for p in msg.split("\n\n") if p.strip()]
+    return paragraphs[-1].splitlines()[0] if paragraphs else type(error).__name__
+
