@@ -3,9 +3,11 @@ parity in a fresh process that never imports tfrec_pkg, atomic versioned writes.
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ import tensorflow as tf
 
 from tfrec_pkg import export
 from tfrec_pkg.data.synthetic import ctr_with_history
+from tfrec_pkg.export import saved_model
 from tfrec_pkg.export.saved_model import sample_features
 from tfrec_pkg.models import BaseModel, BaseModelConfig
 
@@ -160,3 +163,19 @@ def test_crash_mid_export_leaves_no_visible_version(model, tmp_path):
     assert entries and all(e.startswith(".tmp-") for e in entries), entries
     assert export.versions(base) == []
     assert export.save(model, base) == os.path.join(base, "1")
+
+
+def test_next_export_removes_stale_temporaries_and_versions_are_readable(model, tmp_path):
+    """A killed export's .tmp-* directory is removed by the next export once it is stale (a
+    concurrent export's fresh one is kept), and version directories are not 0700."""
+    base = tmp_path / "m"
+    stale, fresh = base / ".tmp-3-dead", base / ".tmp-4-live"
+    for d in (stale, fresh):
+        (d / "variables").mkdir(parents=True)
+    old = time.time() - 2 * saved_model.STALE_SECONDS
+    os.utime(stale, (old, old))
+    path = export.save(model, str(base))
+    assert not stale.exists() and fresh.exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o777 & ~umask

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -73,11 +74,13 @@ def save(model, base_dir: str, version: int | None = None, overwrite: bool = Fal
         raise FileExistsError(f"{final} already exists; pass overwrite=True or another version")
 
     sample = sample or sample_features(model)
+    remove_stale_temporaries(base_dir)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base_dir)
     try:
         model(model.example_batch())  # every variable exists before tracing
         tf.saved_model.save(model, tmp, signatures=signatures)
         _write_assets_extra(model, tmp, signatures, sample)
+        _readable(tmp)
         if os.path.exists(final):  # overwrite=True: swap, then drop the old one
             old = tempfile.mkdtemp(prefix=f".old-{version}-", dir=base_dir)
             os.rename(final, os.path.join(old, "v"))
@@ -89,6 +92,31 @@ def save(model, base_dir: str, version: int | None = None, overwrite: bool = Fal
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+STALE_SECONDS = 3600  # a temporary directory untouched this long is a killed export's leftover
+
+
+def remove_stale_temporaries(base_dir: str, older_than: float = STALE_SECONDS) -> list[str]:
+    """Delete the ``.tmp-*`` / ``.old-*`` directories that an interrupted export left in
+    ``base_dir`` (untouched for ``older_than`` seconds, so a concurrent export's is kept);
+    returns their names."""
+    removed = []
+    for name in os.listdir(base_dir):
+        path = os.path.join(base_dir, name)
+        if name.startswith((".tmp-", ".old-")) and os.path.isdir(path) and not os.path.islink(path):
+            if time.time() - os.path.getmtime(path) > older_than:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(name)
+    return removed
+
+
+def _readable(directory: str) -> None:
+    """mkdtemp makes 0700 directories; a TF Serving process running as another user must read
+    the version: give it the permissions of a normal directory under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
 
 
 def signature_summary(signatures) -> dict:
