@@ -166,3 +166,11 @@ def test_graph_errors_keep_the_ops_message():
     message = error_message(caught.value)
     assert message.startswith("assertion failed: [k must be >= 1") and "[-1 2]" in message, message
     assert error_message(ValueError("single line\nsecond")) == "single line"
+
+
+def test_binding_every_interface_warns():
+    from tfrec_pkg.serving.server import bind_warning
+
+    for host in ("0.0.0.0", "::"):
+        assert "binds every network interface" in bind_warning(host)
+    assert bind_warning("127.0.0.1") is None and bind_warning("::1") is None

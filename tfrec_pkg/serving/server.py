@@ -269,6 +269,9 @@ def main(argv: list[str] | None = None, prog: str = "tfrec serve") -> int:
     repo.start()
     app = create_app(repo, args.max_body_bytes, args.num_threads)
 
+    warning = bind_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     # proto=IPPROTO_TCP matters: accepted sockets inherit it, and asyncio turns on TCP_NODELAY
     # only when it sees IPPROTO_TCP; without it every keep-alive request after the first waits
@@ -300,3 +303,12 @@ def main(argv: list[str] | None = None, prog: str = "tfrec serve") -> int:
 
 if __name__ == "__main__":
     sys.exit(main(prog="python -m tfrec_pkg.serving.server"))
+
+
+def bind_warning(host: str) -> str | None:
+    """The warning printed when ``--host`` exposes the server beyond this machine."""
+    if host in ("0.0.0.0", "::", ""):
+        return (f"warning: --host {host or repr(host)} binds every network interface: other machines can send "
+                "requests, and this server has no authentication (use 127.0.0.1 behind a proxy)")
+    return None
+
