@@ -3,6 +3,7 @@ parity in a fresh process that never imports tfrec_pkg, atomic versioned writes.
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -179,3 +180,12 @@ def test_next_export_removes_stale_temporaries_and_versions_are_readable(model, 
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o777 & ~umask
+
+
+def test_a_deleted_version_number_is_never_reused(model, tmp_path):
+    base = tmp_path / "m"
+    export.save(model, str(base))
+    second = export.save(model, str(base))
+    shutil.rmtree(second)
+    assert export.versions(str(base)) == [1]
+    assert os.path.basename(export.save(model, str(base))) == "3"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -174,3 +175,40 @@ def test_binding_every_interface_warns():
     for host in ("0.0.0.0", "::"):
         assert "binds every network interface" in bind_warning(host)
     assert bind_warning("127.0.0.1") is None and bind_warning("::1") is None
+
+
+def test_repository_follows_the_disk(tmp_path):
+    """A deleted served version falls back to the newest one left (and unloads when none is
+    left); a version whose files are rewritten in place is reloaded."""
+    import shutil
+    import time
+
+    from serving_test_utils import save_scaler, write_version
+    from tfrec_pkg.serving.repository import ModelRepository
+
+    base = tmp_path / "m"
+    base.mkdir()
+    write_version(base, 3, save_scaler, 3.0)
+    write_version(base, 4, save_scaler, 4.0)
+    repo = ModelRepository([ModelConfig("m", str(base))], poll_seconds=0, log=lambda *_: None)
+    repo.start()
+
+    def served():
+        current = repo._models["m"].current
+        return None if current is None else (current.version, current.run(current.signatures["serving_default"],
+                                                                           {"x": np.array([1.0], np.float32)}))
+
+    assert served()[0] == 4
+    shutil.rmtree(base / "4")
+    repo.poll_once()
+    version, out = served()
+    assert version == 3 and out["y"].tolist() == [3.0]
+    shutil.rmtree(base / "3")
+    save_scaler(base / "3", 5.0)                    # version 3 rewritten in place
+    time.sleep(0.01)
+    os.utime(base / "3" / "saved_model.pb")
+    repo.poll_once()
+    assert served()[1]["y"].tolist() == [5.0]
+    shutil.rmtree(base / "3")
+    repo.poll_once()
+    assert served() is None and repo._models["m"].states[3].state == "END"

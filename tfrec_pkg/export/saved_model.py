@@ -65,8 +65,8 @@ def save(model, base_dir: str, version: int | None = None, overwrite: bool = Fal
         raise ValueError(f"{type(model).__name__}.serving_endpoints() has no 'serving_default'")
     os.makedirs(base_dir, exist_ok=True)
     existing = versions(base_dir)
-    if version is None:
-        version = (existing[-1] + 1) if existing else 1
+    if version is None:  # never reuse a number: a server may still hold a deleted version's number
+        version = max(existing[-1] if existing else 0, high_water_mark(base_dir)) + 1
     if not isinstance(version, (int, np.integer)) or version < 1:
         raise ValueError(f"version must be a positive integer, got {version!r}")
     final = os.path.join(base_dir, str(version))
@@ -91,7 +91,26 @@ def save(model, base_dir: str, version: int | None = None, overwrite: bool = Fal
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _write_high_water_mark(base_dir, max(int(version), high_water_mark(base_dir)))
     return final
+
+
+HIGH_WATER_FILE = ".version_high_water"  # the highest version number ever written here
+
+
+def high_water_mark(base_dir: str) -> int:
+    try:
+        with open(os.path.join(base_dir, HIGH_WATER_FILE)) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _write_high_water_mark(base_dir: str, version: int) -> None:
+    path = os.path.join(base_dir, HIGH_WATER_FILE)
+    with open(path + ".tmp", "w") as f:
+        f.write(f"{version}\n")
+    os.replace(path + ".tmp", path)
 
 
 STALE_SECONDS = 3600  # a temporary directory untouched this long is a killed export's leftover

@@ -139,6 +139,7 @@ class Servable:
         from tensorflow.core.protobuf import saved_model_pb2
 
         self.model_name, self.version, self.path = model_name, version, path
+        self.mtime = _mtime(os.path.join(path, "saved_model.pb"))  # the loaded files' time stamp
         self._loaded = tf.saved_model.load(path)
         proto = saved_model_pb2.SavedModel()
         with open(os.path.join(path, "saved_model.pb"), "rb") as f:
@@ -282,13 +283,19 @@ class ModelRepository:
         return sorted(found.items(), reverse=True)
 
     def poll_once(self) -> list[tuple[str, int]]:
-        """Scan every base path; load newer versions. Returns the (model, version)s loaded."""
+        """Scan every base path and follow the disk: load a newer version; when the served
+        version's directory disappears or its files are rewritten, serve the newest version
+        left (unloading it when none is). Returns the (model, version)s loaded."""
         loaded = []
         with self._poll_lock:
             for model in self._models.values():
-                current = model.current.version if model.current else -1
-                for version, path in self._candidates(model):
-                    if version <= current:
+                candidates = self._candidates(model)
+                served = model.current
+                stale = served is not None and (dict(candidates).get(served.version) is None
+                                                or _mtime(os.path.join(served.path, "saved_model.pb")) != served.mtime)
+                floor = -1 if stale or served is None else served.version
+                for version, path in candidates:
+                    if version <= floor:
                         break
                     mtime = _mtime(os.path.join(path, "saved_model.pb"))
                     if model.failed.get(version) == mtime:
@@ -296,7 +303,15 @@ class ModelRepository:
                     if self._load(model, version, path, mtime):
                         loaded.append((model.name, version))
                         break
+                if stale and model.current is served and served.version not in dict(candidates):
+                    self._unload(model, served)
         return loaded
+
+    def _unload(self, model: _Model, servable) -> None:
+        with self._lock:
+            model.current = None
+            model.states[servable.version] = _VersionState("END")
+        self._log(f"{model.name}: version {servable.version} left {model.base_path}; unloaded, no version to serve")
 
     def _load(self, model: _Model, version: int, path: str, mtime: float) -> bool:
         with self._lock:
@@ -309,13 +324,15 @@ class ModelRepository:
                 model.states[version] = _VersionState("END", "UNKNOWN", f"{type(e).__name__}: {e}"[:2000])
             self._log(f"failed to load {model.name} version {version} from {path}: {e}")
             return False
+        servable.mtime = mtime
         with self._lock:
             old, model.current = model.current, servable
-            model.states[version] = _VersionState("AVAILABLE")
-            if old is not None:
+            if old is not None and old.version != version:
                 model.states[old.version] = _VersionState("END")
+            model.states[version] = _VersionState("AVAILABLE")
         if old is not None:
-            self._log(f"{model.name}: now serving version {version} (unloaded version {old.version})")
+            what = "reloaded its rewritten files" if old.version == version else f"unloaded version {old.version}"
+            self._log(f"{model.name}: now serving version {version} ({what})")
         return True
 
     # ------------------------------------------------------------------ polling thread
