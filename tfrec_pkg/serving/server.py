@@ -301,10 +301,6 @@ def main(argv: list[str] | None = None, prog: str = "tfrec serve") -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(prog="python -m tfrec_pkg.serving.server"))
-
-
 def bind_warning(host: str) -> str | None:
     """The warning printed when ``--host`` exposes the server beyond this machine."""
     if host in ("0.0.0.0", "::", ""):
@@ -312,3 +308,6 @@ def bind_warning(host: str) -> str | None:
                 "requests, and this server has no authentication (use 127.0.0.1 behind a proxy)")
     return None
 
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m tfrec_pkg.serving.server"))
