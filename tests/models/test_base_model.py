@@ -293,3 +293,13 @@ def test_evaluate_bad_protocol_raises(fitted, splits):
     model, _ = fitted
     with pytest.raises(ValueError, match="listwise"):
         evaluate(model, splits[2], "listwise")
+
+
+def test_inputs_of_different_batch_sizes_are_refused(splits):
+    """A user_id batch of 3 beside 2-row item inputs used to be accepted (issue 16, item 9)."""
+    model = BaseModel(tiny_config(), splits[0].vocab)
+    batch = {k: v[:2] for k, v in model.example_batch(2).items()}
+    model(batch)
+    batch["user_id"] = tf.constant([-1, -1, -1], tf.int64)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must have as many rows as"):
+        model(batch)

@@ -69,6 +69,7 @@ class RecModel(tfrs.Model):
         """Raw features -> index features: every vocabulary feature becomes its int64 index
         (0 padding, 1 OOV); other features (and the label) pass through unchanged."""
         out = dict(features)
+        _check_batch_sizes(out)
         for spec in self.feature_spec:
             if spec.vocabulary is not None and spec.name in features:  # serving may send a subset
                 ids = tf.convert_to_tensor(features[spec.name])
@@ -186,3 +187,17 @@ class RecModel(tfrs.Model):
         from tfrec_pkg.models.persistence import load_trained
 
         return load_trained(directory)
+
+
+def _check_batch_sizes(features: dict) -> None:
+    """Every input of one request has the same number of rows (a user_id batch of 3 beside item
+    batches of 2 is an error, not a silent broadcast or a row that is ignored)."""
+    tensors = [(name, tf.convert_to_tensor(value)) for name, value in features.items()]
+    tensors = [(name, t) for name, t in tensors if t.shape.rank != 0]
+    if len(tensors) < 2:
+        return
+    first_name, first = tensors[0]
+    for name, t in tensors[1:]:
+        tf.debugging.assert_equal(tf.shape(t)[0], tf.shape(first)[0],
+                                  message=f"input {name!r} must have as many rows as {first_name!r}")
+
