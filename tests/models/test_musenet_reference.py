@@ -91,8 +91,9 @@ def mlp(layers, x):
     return dense(layers[-1], x)[:, 0]
 
 
-def np_forward(model, training=False):
-    c = model.config
+def np_inputs(model):
+    """The encoded inputs from the model's embeddings: p_u, b_t, the behaviours [B, L, e] with
+    their mask and their mean over the real ones, o_u (shared with the baselines' references)."""
     p_u = np.concatenate([emb(model.user_embedding, "user", RAW["user_id"])]
                          + [emb(model.profile_embeddings[n], n, RAW[f"profile_{n}"]) for n in specs.PROFILE_FIELDS], -1)
     b_t = np.concatenate([emb(model.item_embedding, "item", RAW["item_id"]),
@@ -101,14 +102,25 @@ def np_forward(model, training=False):
                            emb(model.category_embedding, "category", RAW["hist_category_ids"])], -1)
     mask = np.asarray(RAW["hist_item_ids"]) != -1
     b_mean = np.array([hist[i][mask[i]].mean(0) if mask[i].any() else np.zeros(hist.shape[-1]) for i in range(B)])
-    q = np.broadcast_to(b_t[:, None, :], hist.shape)
-    x = np.concatenate([q, hist, q - hist, q * hist], -1)
-    for layer in model.attention.mlp:
-        x = sig(dense(layer, x))
-    w = np.where(mask, dense(model.attention.score, x)[..., 0], 0.0)
-    b_aware = (w[..., None] * hist).sum(1)
     o_u = np.concatenate([emb(model.context_embeddings["slot"], "slot", RAW["context_slot"])]
                          + [np.asarray(RAW[f"context_{n}"], np.float64)[:, None] for n in specs.CONTEXT_NUMERIC], -1)
+    return p_u, b_t, hist, mask, b_mean, o_u
+
+
+def np_din(attention, b_t, hist, mask):
+    """DIN's activation unit on [q, k, q - k, q * k] and sum pooling over the real behaviours."""
+    q = np.broadcast_to(b_t[:, None, :], hist.shape)
+    x = np.concatenate([q, hist, q - hist, q * hist], -1)
+    for layer in attention.mlp:
+        x = sig(dense(layer, x))
+    w = np.where(mask, dense(attention.score, x)[..., 0], 0.0)
+    return (w[..., None] * hist).sum(1)
+
+
+def np_forward(model, training=False):
+    c = model.config
+    p_u, b_t, hist, mask, b_mean, o_u = np_inputs(model)
+    b_aware = np_din(model.attention, b_t, hist, mask)
     known_target = VOCAB["item"].lookup(np.asarray(RAW["item_id"])) >= 2
     is_rep = np.array([t in [h for h in row if h != -1] for t, row in zip(RAW["item_id"], RAW["hist_item_ids"])])
     is_rep = (is_rep & known_target).astype(np.float64)[:, None]

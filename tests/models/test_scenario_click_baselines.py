@@ -14,7 +14,6 @@ import pytest
 import tfrec_pkg  # noqa: F401
 import tensorflow as tf
 
-from tfrec_pkg import specs
 from tfrec_pkg.data.synthetic import scenarios
 from tfrec_pkg.evaluation import evaluate
 from tfrec_pkg.models import registry
@@ -23,7 +22,7 @@ from tfrec_pkg.models.baselines.scenario_click import (ScenarioBaseModel, Scenar
 from tfrec_pkg.training import train
 
 from tests.models.reference_weights import randomize
-from tests.models.test_musenet_reference import RAW, VOCAB, emb, features, sig
+from tests.models.test_musenet_reference import RAW, VOCAB, emb, features, np_din, np_inputs, sig
 
 MODELS = {"scenario_base_model": ScenarioBaseModel, "scenario_din": ScenarioDIN,
           "scenario_wide_deep": ScenarioWideDeep, "scenario_dcn_v2": ScenarioDCNV2}
@@ -36,24 +35,10 @@ def dense(layer, x):
 
 
 def np_logit(name, model):
-    p_u = np.concatenate([emb(model.user_embedding, "user", RAW["user_id"])]
-                         + [emb(model.profile_embeddings[n], n, RAW[f"profile_{n}"]) for n in specs.PROFILE_FIELDS], -1)
-    b_t = np.concatenate([emb(model.item_embedding, "item", RAW["item_id"]),
-                          emb(model.category_embedding, "category", RAW["category_id"])], -1)
-    hist = np.concatenate([emb(model.item_embedding, "item", RAW["hist_item_ids"]),
-                           emb(model.category_embedding, "category", RAW["hist_category_ids"])], -1)
-    mask = np.asarray(RAW["hist_item_ids"]) != -1
-    mean = (hist * mask[..., None]).sum(1) / np.maximum(mask.sum(1), 1)[:, None]
-    o_u = np.concatenate([emb(model.context_embeddings["slot"], "slot", RAW["context_slot"])]
-                         + [np.asarray(RAW[f"context_{n}"], np.float64)[:, None] for n in specs.CONTEXT_NUMERIC], -1)
+    p_u, b_t, hist, mask, mean, o_u = np_inputs(model)
     x = np.concatenate([p_u, mean, b_t, o_u], -1)
     if name == "scenario_din":
-        q = np.broadcast_to(b_t[:, None, :], hist.shape)
-        h = np.concatenate([q, hist, q - hist, q * hist], -1)
-        for layer in model.attention.mlp:
-            h = sig(dense(layer, h))
-        w = np.where(mask, dense(model.attention.score, h)[..., 0], 0.0)
-        x = np.concatenate([p_u, (w[..., None] * hist).sum(1), b_t, o_u], -1)
+        x = np.concatenate([p_u, np_din(model.attention, b_t, hist, mask), b_t, o_u], -1)
     if name == "scenario_dcn_v2":
         x0 = x
         for layer in model.cross:
@@ -129,16 +114,7 @@ def test_ple_matches_numpy():
     batch = {k: v for k, v in features().items() if k != "repeat_label"}
     model(batch)
     randomize(model, seed=6, positive_bias_scope="/l")
-    p_u = np.concatenate([emb(model.user_embedding, "user", RAW["user_id"])]
-                         + [emb(model.profile_embeddings[n], n, RAW[f"profile_{n}"]) for n in specs.PROFILE_FIELDS], -1)
-    b_t = np.concatenate([emb(model.item_embedding, "item", RAW["item_id"]),
-                          emb(model.category_embedding, "category", RAW["category_id"])], -1)
-    hist = np.concatenate([emb(model.item_embedding, "item", RAW["hist_item_ids"]),
-                           emb(model.category_embedding, "category", RAW["hist_category_ids"])], -1)
-    mask = np.asarray(RAW["hist_item_ids"]) != -1
-    mean = (hist * mask[..., None]).sum(1) / np.maximum(mask.sum(1), 1)[:, None]
-    o_u = np.concatenate([emb(model.context_embeddings["slot"], "slot", RAW["context_slot"])]
-                         + [np.asarray(RAW[f"context_{n}"], np.float64)[:, None] for n in specs.CONTEXT_NUMERIC], -1)
+    p_u, b_t, _, _, mean, o_u = np_inputs(model)
     x0 = np.concatenate([p_u, mean, b_t, o_u], -1)
     tasks, shared = [x0] * 3, x0
     for level in range(2):

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfrec_pkg.bench.timing import p50_p99_ms, time_calls
+from tfrec_pkg.bench.timing import p50_p99_ms, time_calls, train_examples_per_s
 from tfrec_pkg.data.pipelines import frame_to_arrays
 from tfrec_pkg.data.synthetic import packages
 from tfrec_pkg.export.signatures import serving_signatures
@@ -25,15 +25,6 @@ from tfrec_pkg.models.baselines.neumf import NeuMF, NeuMFConfig
 from tfrec_pkg.models.iprec import IPRec, IPRecConfig
 
 CANDIDATES = 100
-
-
-def _examples_per_s(model, split, steps: int) -> float:
-    model.compile(optimizer=tf.keras.optimizers.Adam(model.config.learning_rate))
-    ds = split.dataset(model.config.batch_size).repeat()
-    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace + warm up
-    start = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    return steps * model.config.batch_size / (time.perf_counter() - start)
 
 
 def _candidates(model, split) -> dict:
@@ -74,7 +65,7 @@ def package_bench(model, quick: bool = False) -> dict:
     models = {"iprec": IPRec(paper, train.vocab), "neumf": NeuMF(NeuMFConfig(batch_size=paper.batch_size), train.vocab)}
     steps = 5 if quick else 30
     for name, m in models.items():
-        out[f"{name}_paper_dims_train_examples_per_s"] = round(_examples_per_s(m, train, steps))
+        out[f"{name}_paper_dims_train_examples_per_s"] = round(train_examples_per_s(m, train, steps))
         serve = serving_signatures(m)["serving_default"]
         request = _candidates(m, train)
         p50, p99 = p50_p99_ms(time_calls(lambda: serve(**request), 20 if quick else 200))

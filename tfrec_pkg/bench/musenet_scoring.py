@@ -4,26 +4,15 @@ items for one user through ``serving_default`` (the user's profile, behaviours a
 repeated, each candidate its own item and category)."""
 from __future__ import annotations
 
-import time
-
 import tensorflow as tf
 
-from tfrec_pkg.bench.timing import p50_p99_ms, time_calls
+from tfrec_pkg.bench.timing import p50_p99_ms, time_calls, train_examples_per_s
 from tfrec_pkg.data.pipelines import frame_to_arrays
 from tfrec_pkg.export.signatures import serving_signatures
 from tfrec_pkg.models import registry
 
 CANDIDATES = 100
 RIVALS = ("scenario_base_model", "scenario_dcn_v2")
-
-
-def _examples_per_s(model, split, steps: int) -> float:
-    model.compile(optimizer=tf.keras.optimizers.Adam(model.config.learning_rate))
-    ds = split.dataset(model.config.batch_size).repeat()
-    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace + warm up
-    start = time.perf_counter()
-    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    return steps * model.config.batch_size / (time.perf_counter() - start)
 
 
 def _candidates(model, split) -> dict:
@@ -44,7 +33,7 @@ def scoring_bench(model, quick: bool = False) -> dict:
     out = {}
     steps = 10 if quick else 50
     for name, m in models.items():
-        out[f"{name}_train_examples_per_s"] = round(_examples_per_s(m, train, steps))
+        out[f"{name}_train_examples_per_s"] = round(train_examples_per_s(m, train, steps))
         serve = serving_signatures(m)["serving_default"]
         request = _candidates(m, train)
         p50, p99 = p50_p99_ms(time_calls(lambda: serve(**request), 20 if quick else 200))
