@@ -83,7 +83,6 @@ from __future__ import annotations
 import dataclasses
 
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 from tfrec_pkg import specs
 from tfrec_pkg.config import Config
@@ -92,7 +91,7 @@ from tfrec_pkg.layers.mlp import dense_stack
 from tfrec_pkg.layers.package import GatedAggregation, IntraPackageAttention, UserObjectAggregation
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.endpoint import Endpoint
-from tfrec_pkg.models.recmodel import RecModel
+from tfrec_pkg.models.recmodel import RecModel, click_task
 
 __all__ = ["IPRec", "IPRecConfig"]
 
@@ -174,9 +173,7 @@ class IPRec(RecModel):
         # Eq. (17); its L2 is the model-wide penalty below, so none here
         self.ranker = dense_stack(config.ranker_units, dropout=config.dropout, name="ranker")
         self.logit_layer = tf.keras.layers.Dense(1, name="logit")
-        self.task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
-            metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+        self.task = click_task()
         if config.l2:
             self.add_loss(self._l2_penalty)  # Eq. (18), evaluated whenever model.losses is read
 

@@ -46,7 +46,6 @@ from __future__ import annotations
 import dataclasses
 
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 from tfrec_pkg import specs
 from tfrec_pkg.config import Config
@@ -55,7 +54,7 @@ from tfrec_pkg.layers.attention import TargetAttentionPooling
 from tfrec_pkg.layers.scenario import RepeatAwareHead, ScenarioLearner, kl_to_uniform, repeat_loss
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.endpoint import Endpoint
-from tfrec_pkg.models.recmodel import RecModel
+from tfrec_pkg.models.recmodel import RecModel, click_task
 
 __all__ = ["MuSENet", "MuSENetConfig"]
 
@@ -125,9 +124,7 @@ class MuSENet(RecModel):
                                             hard=c.version == "hard", tau=c.tau, alpha=c.alpha,
                                             straight_through=c.straight_through, name="scenario_learner")
         self.heads = RepeatAwareHead(c.num_scenarios, c.head_units, repeat_aware=c.use_repeat, name="heads")
-        self.task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
-            metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+        self.task = click_task()
         self.clustering_tracker = tf.keras.metrics.Mean(name="clustering")  # L_C, Eq. (8), reported
         # the training step's forward outputs, for Eq. (14) after the gradient step; a plain list
         # set past Keras' attribute tracking, so that no graph tensor is ever saved with the model

@@ -29,6 +29,14 @@ from tfrec_pkg.features import FeatureSpec, signature
 from tfrec_pkg.models.endpoint import Endpoint
 
 
+def click_task() -> tfrs.tasks.Ranking:
+    """The pointwise click task the CTR models share: binary cross-entropy on logits, per example
+    (RecModel averages it), with the AUC tracked during ``fit``."""
+    return tfrs.tasks.Ranking(
+        loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
+        metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+
+
 class RecModel(tfrs.Model):
     config_class: type = Config
     loss_names: tuple = ()

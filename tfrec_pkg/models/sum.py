@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 from tfrec_pkg import specs
 from tfrec_pkg.config import Config
@@ -38,7 +37,7 @@ from tfrec_pkg.layers.sum_cell import SUMCell, SUMReader
 from tfrec_pkg.layers.user_encoders import AttentiveMerge, FirstChannelReader, GRUUserCell
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.endpoint import Endpoint
-from tfrec_pkg.models.recmodel import RecModel
+from tfrec_pkg.models.recmodel import RecModel, click_task
 
 __all__ = ["SUM", "SUMConfig"]
 
@@ -122,9 +121,7 @@ class SUM(RecModel):
             self.rnn = tf.keras.layers.RNN(self.cell, return_sequences=True, return_state=True, name="encoder")
         self.ranker = dense_stack(config.ranker_units, l2=config.l2, name="ranker")
         self.logit_layer = tf.keras.layers.Dense(1, name="logit")
-        self.task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
-            metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+        self.task = click_task()
 
     @property
     def feature_spec(self) -> list[FeatureSpec]:

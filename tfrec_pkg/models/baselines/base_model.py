@@ -13,14 +13,13 @@ from __future__ import annotations
 import dataclasses
 
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 from tfrec_pkg import specs
 from tfrec_pkg.config import Config
 from tfrec_pkg.layers.attention import TargetAttentionPooling
 from tfrec_pkg.layers.mlp import dense_stack
 from tfrec_pkg.models import registry
-from tfrec_pkg.models.recmodel import RecModel
+from tfrec_pkg.models.recmodel import RecModel, click_task
 
 __all__ = ["BaseModel", "BaseModelConfig"]
 
@@ -63,9 +62,7 @@ class BaseModel(RecModel):
                                                 name="history_attention")
         self.mlp = dense_stack(config.mlp_units, dropout=config.dropout, l2=config.l2)
         self.logit_layer = tf.keras.layers.Dense(1, name="logit")
-        self.task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
-            metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+        self.task = click_task()
 
     @property
     def feature_spec(self):

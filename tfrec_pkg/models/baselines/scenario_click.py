@@ -28,7 +28,7 @@ from tfrec_pkg.layers.attention import TargetAttentionPooling
 from tfrec_pkg.layers.mlp import dense_stack
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.musenet import planted_data
-from tfrec_pkg.models.recmodel import RecModel
+from tfrec_pkg.models.recmodel import RecModel, click_task
 
 __all__ = ["ScenarioClickConfig", "ScenarioBaseModel", "ScenarioDIN", "ScenarioWideDeep", "ScenarioDCNV2"]
 
@@ -70,9 +70,7 @@ class ScenarioClickModel(RecModel):
         self.context_embeddings = {n: embed(n, c.profile_dim) for n in specs.CONTEXT_CATEGORICAL}
         self.mlp = dense_stack(c.mlp_units, name="mlp")
         self.logit_layer = tf.keras.layers.Dense(1, name="logit")
-        self.task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
-            metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+        self.task = click_task()
 
     @property
     def feature_spec(self):

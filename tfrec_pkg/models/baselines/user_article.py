@@ -13,11 +13,10 @@ from __future__ import annotations
 import dataclasses
 
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 from tfrec_pkg import specs
 from tfrec_pkg.config import Config
-from tfrec_pkg.models.recmodel import RecModel
+from tfrec_pkg.models.recmodel import RecModel, click_task
 
 __all__ = ["UserArticleConfig"]
 
@@ -53,9 +52,7 @@ class UserArticleModel(RecModel):
     def __init__(self, config, vocab, name):
         super().__init__(config, vocab or {}, name=name)
         self.regularizer = tf.keras.regularizers.l2(config.l2) if config.l2 else None
-        self.task = tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
-            metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+        self.task = click_task()
 
     def embedding(self, vocabulary: str, dim: int, name: str) -> tf.keras.layers.Embedding:
         return tf.keras.layers.Embedding(self.vocab[vocabulary].size, dim, embeddings_regularizer=self.regularizer,
