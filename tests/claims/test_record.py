@@ -1,6 +1,8 @@
 """CLAIMS.md sections are written by `tfrec claims NAME --record` (tfrec_pkg/claims/record.py):
 the recorded block is replaced, the section's notes and change log are kept."""
-from tfrec_pkg.claims import Claim
+import pandas as pd
+
+from tfrec_pkg.claims import Claim, Claims, means
 from tfrec_pkg.claims import record
 
 CLAIMS = [Claim("m", "A > B (one-sided paired test)", True, {"mean_diff": 0.0123456, "seeds": 5}),
@@ -50,3 +52,15 @@ def test_a_model_without_a_section_gets_one(tmp_path):
     text = path.read_text()
     assert text.startswith("# Paper-claim checks") and "\n## new\n" in text
     assert record.END.format(name="new") in text
+
+
+def test_the_per_model_means_go_into_the_block(tmp_path):
+    table = pd.DataFrame({"model": ["A", "A", "B", "B", "Bayes"], "seed": [0, 1, 0, 1, 0],
+                          "auc": [0.7, 0.8, 0.6, 0.6, 0.9], "logloss": [0.5, 0.4, 0.6, 0.6, None]})
+    path = tmp_path / "CLAIMS.md"
+    record.write(str(path), "m", Claims(CLAIMS, means(table, ("auc", "logloss"))), "tfrec claims m", seed=0, seconds=1)
+    text = path.read_text()
+    assert "| model | auc | auc sd | logloss | logloss sd |" in text
+    assert "| A | 0.7500 | 0.0707 | 0.4500 | 0.0707 |" in text and "| B | 0.6000 | 0.0000 | 0.6000 | 0.0000 |" in text
+    assert "| Bayes | 0.9000 |  |  |  |" in text  # one seed, no logloss: blank cells, not "nan"
+    assert text.index("| C > D |") < text.index("| model | auc") < text.index(record.END.format(name="m"))

@@ -35,6 +35,25 @@ class Claim:
                 **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.numbers.items()}}
 
 
+class Claims(list):
+    """The claims of one run, with the per-model means over the seeds they were tested on
+    (``means``: rows model, columns metric), so a record shows every model the claims cite."""
+
+    def __init__(self, claims=(), means: pd.DataFrame | None = None):
+        super().__init__(claims)
+        self.means = means
+
+
+def means(table: pd.DataFrame, metrics) -> pd.DataFrame:
+    """Per-model mean and standard deviation over the seeds (columns ``metric`` and
+    ``metric sd``), printed as a run goes and kept for its record."""
+    g = table.groupby("model")[list(metrics)]
+    out = g.mean().join(g.std().add_suffix(" sd"))
+    out = out[[c for m in metrics for c in (m, f"{m} sd")]]
+    print(out.round(4).to_string(), flush=True)
+    return out
+
+
 def names() -> list[str]:
     """Registered models that name claim checks (``register(..., claims="module:function")``)."""
     return [n for n in registry.names() if registry.entry(n).claims]

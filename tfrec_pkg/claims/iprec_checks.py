@@ -27,7 +27,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfrec_pkg import experiment
-from tfrec_pkg.claims import ALPHA, NUM_SEEDS, Claim, Paired, greater, seeds
+from tfrec_pkg.claims import ALPHA, NUM_SEEDS, Claim, Claims, Paired, greater, means, seeds
 from tfrec_pkg.evaluation import metrics
 
 # name -> (registered model, config changes)
@@ -143,17 +143,17 @@ def agreement_claim(agreement: list) -> Claim:
 
 
 def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_SEEDS,
-           num_users: int | None = None) -> list[Claim]:
+           num_users: int | None = None) -> Claims:
     """Every claim whose models ran; ``only`` restricts the variants (and, without IPRec and
     NeuMF both, skips the 40 % runs), ``num_users`` the data size (the CI-sized check)."""
     variants = tuple(only or VARIANTS)
     table, agreement = results(quick=quick, seed=seed, variants=variants, num_seeds=num_seeds,
                                num_users=num_users, small_training=set(SMALL_VARIANTS) <= set(variants))
-    print(table.groupby("model")[["auc"]].agg(["mean", "std"]).round(4).to_string())
+    summary = means(table, ("auc",))
     ran = set(table["model"])
     claims = [greater("iprec", table, a, b, "auc", claim=f"{a} auc > {b} ({label})")
               for a, b, label in CLAIMS if {a, b} <= ran]
     if agreement:
         claims.append(agreement_claim(agreement))
         print(summed_confusion(agreement).to_string())
-    return claims
+    return Claims(claims, summary)

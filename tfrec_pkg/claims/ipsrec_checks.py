@@ -22,7 +22,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tfrec_pkg import experiment
-from tfrec_pkg.claims import NUM_SEEDS, Claim, greater, seeds
+from tfrec_pkg.claims import NUM_SEEDS, Claim, Claims, greater, means, seeds
 
 # name -> (registered model, config changes)
 VARIANTS = {
@@ -68,10 +68,10 @@ def results(quick: bool = False, seed: int = 0, variants=tuple(VARIANTS), num_se
     return pd.DataFrame(rows)
 
 
-def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_SEEDS) -> list[Claim]:
+def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_SEEDS) -> Claims:
     """Every claim whose models ran; ``only`` restricts the variants (the CI-sized check)."""
     table = results(quick=quick, seed=seed, variants=tuple(only or VARIANTS), num_seeds=num_seeds)
-    print(table.groupby("model")[list(METRICS)].agg(["mean", "std"]).round(4).to_string())
+    summary = means(table, METRICS)
     ran = set(table["model"])
-    return [greater("ipsrec", table, a, b, metric, claim=f"{a} {metric} > {b}" + (f" ({label})" if label else ""))
-            for a, b, metric_list, label in CLAIMS if {a, b} <= ran for metric in metric_list]
+    return Claims([greater("ipsrec", table, a, b, metric, claim=f"{a} {metric} > {b}" + (f" ({label})" if label else ""))
+            for a, b, metric_list, label in CLAIMS if {a, b} <= ran for metric in metric_list], summary)

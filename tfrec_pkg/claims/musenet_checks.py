@@ -27,7 +27,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfrec_pkg import experiment
-from tfrec_pkg.claims import ALPHA, NUM_SEEDS, Claim, Paired, greater, seeds
+from tfrec_pkg.claims import ALPHA, NUM_SEEDS, Claim, Claims, Paired, greater, means, seeds
 from tfrec_pkg.evaluation import metrics
 
 # name -> (registered model, config changes)
@@ -112,16 +112,16 @@ def relative_improvement(table: pd.DataFrame) -> pd.Series:
                       if m != "Bayes-optimal"}, name="relaimpr_auc_%")
 
 
-def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_SEEDS) -> list[Claim]:
+def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_SEEDS) -> Claims:
     table, recovery = results(quick=quick, seed=seed, variants=tuple(only or VARIANTS), num_seeds=num_seeds)
-    summary = table.groupby("model")[["auc", "gauc", "logloss"]].mean()
+    summary = means(table, ("auc", "gauc", "logloss"))
     if "BaseModel" in summary.index:
         summary = summary.join(relative_improvement(table))
-    print(summary.round(4).to_string())
+        print(summary[["relaimpr_auc_%"]].round(2).to_string())
     ran = set(table["model"])
     claims = [greater("musenet", table, a, b, "auc", claim=f"{a} auc > {b} ({label})")
               for a, b, label in CLAIMS if {a, b} <= ran]
-    return claims + (recovery_claims(recovery) if recovery else [])
+    return Claims(claims + (recovery_claims(recovery) if recovery else []), summary)
 
 
 def sensitivity(seed: int = 0, quick: bool = False, ks=(1, 2, 4, 8), betas=(0.02, 0.5)) -> pd.DataFrame:

@@ -3,7 +3,7 @@ by hand.
 
 Each model has one section, ``## NAME ...``. Recording replaces the block between the two
 markers below (inserted right under the heading the first time; a new section is appended
-when the model has none) with the claim table, the command, the base seed, the commit and the
+when the model has none) with the claim table, the per-model means, the command, the base seed, the commit and the
 run time. Everything else in the section -- notes, the log of changes to data or claims with
 their before/after numbers -- is kept as it is.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
+
+import pandas as pd
 
 BEGIN = "<!-- recorded by `tfrec claims {name} --record`; do not edit by hand -->"
 END = "<!-- end of recorded results: {name} -->"
@@ -40,6 +42,12 @@ def block(name: str, claims, command: str, seed: int, seconds: float) -> str:
     for c in claims:
         numbers = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in c.numbers.items())
         lines.append(f"| {c.claim} | {'yes' if c.held else '**no**'} | {numbers} |")
+    means = getattr(claims, "means", None)
+    if means is not None:
+        lines += ["", "Per-model means over the seeds (sd: standard deviation across seeds):", "",
+                  "| model | " + " | ".join(means.columns) + " |", "|---" * (len(means.columns) + 1) + "|"]
+        lines += [f"| {model} | " + " | ".join("" if pd.isna(v) else f"{v:.4f}" for v in row) + " |"
+                  for model, row in zip(means.index, means.to_numpy())]
     return "\n".join(lines + ["", END.format(name=name)])
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfrec_pkg import experiment
-from tfrec_pkg.claims import NUM_SEEDS, Claim, greater, seeds
+from tfrec_pkg.claims import NUM_SEEDS, Claim, Claims, greater, means, seeds
 from tfrec_pkg.evaluation import metrics
 from tfrec_pkg.models.sum import SUMConfig
 
@@ -115,10 +115,10 @@ def utilisation_claim(util: pd.DataFrame) -> Claim:
     return claim
 
 
-def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_SEEDS) -> list[Claim]:
+def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_SEEDS) -> Claims:
     """Every claim whose models ran (``only`` restricts the variants, see ``results``)."""
     table, util = results(quick=quick, seed=seed, only=only, num_seeds=num_seeds)
-    print(table.groupby("model")[["gauc", "logloss", "ndcg@3"]].agg(["mean", "std"]).round(4).to_string())
+    summary = means(table, ("gauc", "logloss", "ndcg@3"))
     ran = set(table["model"])
     against = [(b, "Table 2") for b in BASELINES] + [(c, "control") for c in CONTROLS] + \
               [(a, "Table 3") for a in ABLATIONS]
@@ -126,5 +126,5 @@ def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_S
               for b, label in against if {"SUM", b} <= ran]
     if not util.empty:
         claims.append(utilisation_claim(util))
-    return claims
+    return Claims(claims, summary)
 
