@@ -40,7 +40,8 @@ def servers(model_dirs, tmp_path_factory):
     main = ServerProcess(["--model-config-file", str(config), "--poll-seconds", "0.5"], logs / "main.log")
     small = ServerProcess(
         ["--model-name", "scaler", "--model-base-path", str(model_dirs / "scaler"),
-         "--version-label", "stable=1", "--max-body-bytes", "2000", "--poll-seconds", "0"],
+         "--version-label", "stable=1", "--max-body-bytes", "2000", "--poll-seconds", "0",
+         "--max-batch-rows", "120", "--chunk-rows", "7"],
         logs / "small.log",
     )
     try:

@@ -293,6 +293,59 @@ def test_oversized_body_is_413(small_server):
     assert post(small_server, "/v1/models/scaler:predict", {"instances": [1.0] * 100}).status_code == 200
 
 
+def test_rows_above_the_cap_are_400_and_large_batches_run_in_chunks(small_server):
+    # --max-batch-rows 120 --chunk-rows 7: 100 rows run as 15 chunks, concatenated in order
+    xs = [float(i) for i in range(100)]
+    r = post(small_server, "/v1/models/scaler:predict", {"inputs": {"x": xs}})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"] == [2 * x for x in xs]
+    msg = assert_error(post(small_server, "/v1/models/scaler:predict", {"instances": [1.0] * 121}), 400)
+    assert "Task size 121 is larger than maximum input batch size 120" in msg
+
+
+def test_inputs_of_different_batch_sizes_are_named_before_the_graph_runs(server):
+    body = {"inputs": {"user_id": ["a", "b", "c"], "item_count": [1, 2]}}
+    msg = assert_error(post(server, "/v1/models/ranker:predict", body), 400)
+    assert msg == ("Inputs of signature 'serving_default' must have the same batch size (first dimension): "
+                   "item_count has 2, user_id has 3")
+
+
+def raw_http(server, data: bytes) -> tuple[int, bytes]:
+    """Bytes straight onto the socket (clients refuse to send most of these); (status, body)."""
+    import socket
+
+    with socket.create_connection((HOST, server.port), timeout=30) as sock:
+        sock.sendall(data)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    headers = head.decode("latin-1").lower()
+    if "transfer-encoding: chunked" in headers:  # de-chunk our own JSON answer
+        out, rest = b"", body
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            if int(size, 16) == 0:
+                break
+            out, rest = out + rest[:int(size, 16)], rest[int(size, 16) + 2:]
+        body = out
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"FOO /v1/models/ranker HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",              # unknown method
+    b"POST /v1/models/ranker:predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",     # bad length
+    b"POST /v1/models/ranker:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}",
+    b"POST /v1/models/ranker:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    b"GET /v1/models/ranker HTTP/1.1\r\nBad Header Line\r\n\r\n",                                    # no colon
+    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",                                 # TLS hello
+], ids=["unknown-method", "bad-content-length", "two-content-lengths", "bad-chunk-size", "bad-header", "tls"])
+def test_http_level_errors_have_a_json_body(server, request_bytes):
+    status, body = raw_http(server, request_bytes)
+    assert 400 <= status < 500
+    assert_error((status, body), status)
+
+
 def test_server_survives_everything(server, small_server):
     for srv, path in ((server, "/v1/models/ranker:predict"), (small_server, "/v1/models/scaler:predict")):
         body = GOOD if srv is server else {"instances": [1.0]}

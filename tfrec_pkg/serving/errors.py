@@ -1,7 +1,7 @@
 """Errors carrying the HTTP status TF Serving answers them with (shared by request and response code)."""
 from __future__ import annotations
 
-__all__ = ["ServingError", "InvalidArgument", "NotFound", "Unimplemented"]
+__all__ = ["ServingError", "InvalidArgument", "NotFound", "Unimplemented", "ClientClosedRequest"]
 
 
 class ServingError(Exception):
@@ -26,3 +26,7 @@ class NotFound(ServingError):  # NOT_FOUND -> 404
 
 class Unimplemented(ServingError):  # UNIMPLEMENTED -> 501
     status_code = 501
+
+
+class ClientClosedRequest(ServingError):  # the client hung up; nobody reads this (nginx's 499)
+    status_code = 499

@@ -41,7 +41,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidArgument, NotFound
+import numpy as np
+
+from .errors import ClientClosedRequest, InvalidArgument, NotFound
 from .rest_request import InputSpec
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -157,7 +159,27 @@ class Servable:
             raise InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
         return sig
 
-    def run(self, signature: Signature, arrays: dict) -> dict:
+    def run(self, signature: Signature, arrays: dict, rows: int | None = None, chunk_rows: int | None = None,
+            cancelled: threading.Event | None = None) -> dict:
+        """The signature's outputs for ``arrays``. A batch of ``rows`` > ``chunk_rows`` is run
+        ``chunk_rows`` rows at a time and the outputs concatenated, so a request's peak memory
+        is that of one chunk; between chunks, a set ``cancelled`` (the client went away) stops
+        the work. Outputs whose non-batch dimensions differ between chunks (e.g. top-k with a
+        per-row k) are computed again on the whole batch, so results never depend on chunking."""
+        if not chunk_rows or rows is None or rows <= chunk_rows:
+            return self._call(signature, arrays)
+        batched = {name for name, spec in signature.inputs.items() if spec.shape and spec.shape[0] is None}
+        parts = []
+        for start in range(0, rows, chunk_rows):
+            if cancelled is not None and cancelled.is_set():
+                raise ClientClosedRequest("The client closed the connection; the request was not finished")
+            parts.append(self._call(signature, {name: arr[start:start + chunk_rows] if name in batched else arr
+                                                for name, arr in arrays.items()}))
+        if any(len({p[k].shape[1:] for p in parts}) > 1 for k in parts[0]):
+            return self._call(signature, arrays)
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def _call(self, signature: Signature, arrays: dict) -> dict:
         import tensorflow as tf
 
         tensors = {

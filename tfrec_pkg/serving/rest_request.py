@@ -38,6 +38,7 @@ __all__ = [
     "parse_json_body",
     "signature_name_of",
     "parse_predict_request",
+    "batch_size",
 ]
 
 # the request's format, which the response is written in
@@ -420,3 +421,16 @@ def parse_predict_request(
                 f"with the shape {spec.shape_str()} the signature '{signature_name}' expects"
             )
     return arrays, fmt
+
+
+def batch_size(arrays: dict[str, np.ndarray], specs: dict[str, InputSpec], signature_name: str) -> int | None:
+    """The common first dimension of the inputs whose signature shape starts with -1 (the
+    batch), or None when no input has one. Columnar requests can give inputs different
+    lengths; TF would fail deep inside the graph, so the mismatch is named here instead."""
+    sizes = {name: arr.shape[0] for name, arr in arrays.items()
+             if arr.ndim and specs[name].shape and specs[name].shape[0] is None}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{name} has {n}" for name, n in sorted(sizes.items()))
+        raise InvalidArgument(f"Inputs of signature '{signature_name}' must have the same batch size "
+                              f"(first dimension): {listed}")
+    return next(iter(sizes.values()), None)

@@ -15,7 +15,13 @@ Usage::
 
 Differences from TF Serving, on purpose:
 * ``:classify`` and ``:regress`` answer 400 "not supported" (tf.Example signatures only).
-* Request bodies over ``--max-body-bytes`` (default 16 MiB) answer 413.
+* Request bodies over ``--max-body-bytes`` (default 16 MiB) answer 413; requests of more
+  rows than ``--max-batch-rows`` (default 4096) answer 400, as TF Serving's batching does
+  above ``max_batch_size``. Larger batches than ``--chunk-rows`` (default 256) are scored a
+  chunk at a time (bounded memory per request), and stop when the client hangs up.
+* Inputs of different batch sizes answer 400 naming them before the graph runs.
+* Every error, including HTTP-level ones (unknown methods, bad Content-Length or chunking),
+  has a JSON ``{"error": ...}`` body.
 * Binds 127.0.0.1 by default (TF Serving binds all interfaces); REST port defaults to 8501.
 * Only the latest version of each model is served (TF Serving's default version policy).
 * Paths outside ``/v1/`` answer 404 with a JSON error body (TF Serving: a bare 404).
@@ -28,20 +34,22 @@ import os
 import re
 import socket
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import InvalidArgument, ServingError
 from .repository import ModelConfig, ModelRepository, load_model_config_file, valid_name
-from .rest_request import parse_json_body, parse_predict_request, signature_name_of
+from .rest_request import batch_size, parse_json_body, parse_predict_request, signature_name_of
 from .rest_response import json_dumps, predict_response_json
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_BATCH_ROWS = 4096
+DEFAULT_CHUNK_ROWS = 256
 
 # http_rest_api_util.cc kPredictionApiGegex / kModelStatusApiRegex (case-insensitive, matched
 # against the raw, still percent-encoded path; the name and label are decoded afterwards).
@@ -55,7 +63,6 @@ _STATUS_RE = re.compile(
 )
 _API_RE = re.compile(r"/v1/.*", re.IGNORECASE)  # HttpRestApiHandler::kPathRegex
 _JSON = "application/json"
-_ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
 def _error(err: ServingError) -> Response:
@@ -68,17 +75,48 @@ class _PayloadTooLarge(ServingError):
     status_code = 413
 
 
+class JsonErrorH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, answering requests it cannot parse (bad Content-Length,
+    invalid chunking, malformed request lines) with our JSON error body, not plain text."""
+
+    def send_400_response(self, msg: str) -> None:
+        import h11
+
+        body = json_dumps({"error": f"Malformed HTTP request: {msg}"}).encode()
+        headers = [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        try:
+            for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+        except h11.LocalProtocolError:  # a response already started: only closing is left
+            pass
+        self.transport.close()
+
+
 class RestApi:
-    """The ASGI application: routing, body limits and dispatch to a worker thread pool."""
+    """The ASGI application (every method and path reaches :meth:`handle`, so every answer
+    has the JSON error body): routing, body and batch limits, dispatch to worker threads."""
 
     def __init__(self, repo: ModelRepository, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 num_threads: int | None = None):
+                 num_threads: int | None = None, max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS):
         self.repo = repo
         self.max_body_bytes = max_body_bytes
+        self.max_batch_rows = max_batch_rows
+        self.chunk_rows = chunk_rows
         self.executor = ThreadPoolExecutor(
             max_workers=num_threads or min(32, (os.cpu_count() or 1) * 4), thread_name_prefix="tf-serving"
         )
-        self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=_ALL_METHODS)])
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":  # nothing to set up: models load before binding
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
 
     # ------------------------------------------------------------------ HTTP layer
     async def handle(self, request: Request) -> Response:
@@ -124,7 +162,12 @@ class RestApi:
         m = _PREDICT_RE.fullmatch(path) if method == "POST" else None
         if m:
             name, version, label, verb = self._parse_target(*m.groups())
-            return await self._in_thread(self._predict, name, version, label, verb.lower(), body)
+            cancelled = threading.Event()
+            watcher = asyncio.create_task(self._watch_disconnect(request, cancelled))
+            try:
+                return await self._in_thread(self._predict, name, version, label, verb.lower(), body, cancelled)
+            finally:
+                watcher.cancel()
         m = _STATUS_RE.fullmatch(path) if method == "GET" else None
         if m:
             if m.group(1) is None:
@@ -155,6 +198,14 @@ class RestApi:
                 raise InvalidArgument(f"Invalid model version label: {label!r}")
         return name, version, label, rest
 
+    @staticmethod
+    async def _watch_disconnect(request: Request, cancelled: threading.Event) -> None:
+        """Set ``cancelled`` when the client hangs up (the body is read: the next ASGI
+        message is the disconnect)."""
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        cancelled.set()
+
     async def _in_thread(self, fn, *args) -> Response:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, fn, *args)
@@ -164,7 +215,7 @@ class RestApi:
         return Response(json_dumps(obj), media_type=_JSON)
 
     # ------------------------------------------------------------------ API (worker threads)
-    def _predict(self, name, version, label, verb, body: bytes) -> Response:
+    def _predict(self, name, version, label, verb, body: bytes, cancelled: threading.Event) -> Response:
         servable = self.repo.get(name, version, label)  # 404 before looking at the body
         if verb != "predict":
             raise InvalidArgument(
@@ -174,7 +225,12 @@ class RestApi:
         sig_name = signature_name_of(doc)
         signature = servable.signature(sig_name)
         arrays, fmt = parse_predict_request(doc, signature.inputs, sig_name)
-        outputs = servable.run(signature, arrays)
+        rows = batch_size(arrays, signature.inputs, sig_name)
+        if rows is not None and rows > self.max_batch_rows:
+            # the message of TF Serving's batch scheduler above max_batch_size
+            raise InvalidArgument(f"Task size {rows} is larger than maximum input batch size "
+                                  f"{self.max_batch_rows} (--max-batch-rows); split the request")
+        outputs = servable.run(signature, arrays, rows, self.chunk_rows, cancelled)
         return Response(predict_response_json(outputs, fmt), media_type=_JSON)
 
     def _metadata(self, name, version, label) -> Response:
@@ -182,9 +238,10 @@ class RestApi:
 
 
 def create_app(repo: ModelRepository, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               num_threads: int | None = None) -> Starlette:
-    """The Starlette app for an already started :class:`ModelRepository` (tests, embedding)."""
-    return RestApi(repo, max_body_bytes, num_threads).app
+               num_threads: int | None = None, max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> RestApi:
+    """The ASGI app for an already started :class:`ModelRepository` (tests, embedding)."""
+    return RestApi(repo, max_body_bytes, num_threads, max_batch_rows, chunk_rows)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -213,12 +270,25 @@ def build_parser(prog: str = "tfrec serve") -> argparse.ArgumentParser:
                    help="map a label to a version for /labels/LABEL URLs (repeatable), e.g. stable=1")
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                    help="reject larger request bodies with 413 (default 16 MiB)")
+    p.add_argument("--max-batch-rows", type=_positive, default=DEFAULT_MAX_BATCH_ROWS,
+                   help=f"reject requests of more rows with 400 (default {DEFAULT_MAX_BATCH_ROWS}, "
+                   "like TF Serving's max_batch_size)")
+    p.add_argument("--chunk-rows", type=_positive, default=DEFAULT_CHUNK_ROWS,
+                   help=f"score larger batches this many rows at a time (default {DEFAULT_CHUNK_ROWS}): "
+                   "bounds a request's memory")
     p.add_argument("--num-threads", type=int, default=None,
                    help="worker threads running TensorFlow (default 4 x CPUs, at most 32)")
     p.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug", "trace"],
                    help="uvicorn log level (default warning)")
     return p
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def _model_configs(args, parser) -> list[ModelConfig]:
@@ -267,7 +337,7 @@ def main(argv: list[str] | None = None, prog: str = "tfrec serve") -> int:
 
     repo = ModelRepository(configs, poll_seconds=args.poll_seconds)
     repo.start()
-    app = create_app(repo, args.max_body_bytes, args.num_threads)
+    app = create_app(repo, args.max_body_bytes, args.num_threads, args.max_batch_rows, args.chunk_rows)
 
     warning = bind_warning(args.host)
     if warning:
@@ -292,7 +362,7 @@ def main(argv: list[str] | None = None, prog: str = "tfrec serve") -> int:
         print(f"serving {name} version {shown} on http://{host}:{port}", flush=True)
 
     config = uvicorn.Config(app, log_level=args.log_level, access_log=False, lifespan="off",
-                            timeout_keep_alive=30)
+                            timeout_keep_alive=30, http=JsonErrorH11Protocol)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
