@@ -169,6 +169,21 @@ def test_graph_errors_keep_the_ops_message():
     assert error_message(ValueError("single line\nsecond")) == "single line"
 
 
+def test_graph_errors_name_what_was_wrong_and_where():
+    """The message TensorFlow raises for an out-of-range index reaching a serving signature
+    (copied from a real one): the op's message and its node, not the stack header."""
+    from tfrec_pkg.serving.repository import error_message
+
+    raised = ("Graph execution error:\n\nDetected at node gender_embedding/embedding_lookup defined at "
+              "(most recent call last):\n<stack traces unavailable>\nindices[0] = 45 is not in [0, 4)\n"
+              "\t [[{{node gender_embedding/embedding_lookup}}]] [Op:__inference_signature_wrapper_13573]")
+    assert error_message(ValueError(raised)) == \
+        "indices[0] = 45 is not in [0, 4) (node gender_embedding/embedding_lookup)"
+    with_stack = ("Graph execution error:\n\nDetected at node a/b defined at (most recent call last):\n"
+                  '  File "x.py", line 3, in f\n    return g()\nsomething broke [Op:MatMul]')
+    assert error_message(ValueError(with_stack)) == "something broke"
+
+
 def test_binding_every_interface_warns():
     from tfrec_pkg.serving.server import bind_warning
 

@@ -62,8 +62,18 @@ def append_markdown(row: dict, path: str, command: str) -> None:
         f.write(f"\n{header}\n|" + "---|" * (3 + len(row)) + f"\n{line}\n")
 
 
+# benchmarks of the serving stack rather than of one model: name -> "module:function(quick)"
+SERVING_BENCHES = {"serving_fuzz": "tfrec_pkg.bench.serving_fuzz:measure"}
+
+
 def main(name: str, out: str = "BENCHMARKS.md", quick: bool = False, command: str = "") -> dict:
-    row = measure(name, quick=quick)
+    if name in SERVING_BENCHES:
+        import importlib
+
+        module, function = SERVING_BENCHES[name].split(":")
+        row = getattr(importlib.import_module(module), function)(quick=quick)
+    else:
+        row = measure(name, quick=quick)
     for k, v in row.items():
         print(f"{k:>42}: {v}")
     append_markdown(row, out, command or f"tfrec bench {name}")

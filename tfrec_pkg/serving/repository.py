@@ -450,12 +450,18 @@ def _mtime(path: str) -> float:
         return -1.0
 
 
-def error_message(error: Exception) -> str:
-    """The line of a TensorFlow error that says what was wrong. An eager graph error reads
-    "Graph execution error:", a "Detected at node ... defined at" stack, then the op's own
-    message (e.g. "assertion failed: [k must be >= 1] ..."): the first line of the last
-    paragraph is that message, which is what TF Serving returns."""
-    msg = (getattr(error, "message", None) or str(error)).strip()
-    paragraphs = [p.strip() for p in msg.split("\n\n") if p.strip()]
-    return paragraphs[-1].splitlines()[0] if paragraphs else type(error).__name__
+_TF_NOISE = re.compile(r"^(Graph execution error:|Detected at node .* defined at|<stack traces unavailable>|\s)")
 
+
+def error_message(error: Exception) -> str:
+    """What a TensorFlow error says was wrong, as TF Serving returns it. An eager graph error
+    reads "Graph execution error:", "Detected at node ... defined at", a stack (indented, or
+    "<stack traces unavailable>"), then the op's own message (e.g. "indices[0] = 45 is not in
+    [0, 4)") and the node it failed in: the message, with that node, is the answer."""
+    msg = (getattr(error, "message", None) or str(error)).strip()
+    lines = [line for line in msg.splitlines() if line.strip() and not _TF_NOISE.match(line)]
+    if not lines:
+        return type(error).__name__
+    text = re.sub(r"\s*\[Op:[^\]]*\]$", "", lines[0])
+    node = re.search(r"\{\{node ([^}]+)\}\}", msg)
+    return f"{text} (node {node.group(1)})" if node and node.group(1) not in text else text
