@@ -152,38 +152,12 @@ def test_nrt_loop_with_in_memory_store(splits, tmp_path):
     assert len(store) == 4
 
 
-@pytest.fixture
-def redis_client(tmp_path):
-    import shutil
-    import socket
-    import time
-
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
-    redis = pytest.importorskip("redis")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    client = redis.Redis(host="127.0.0.1", port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield client
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def test_nrt_loop_with_redis(splits, tmp_path, redis_client):
+def test_nrt_loop_with_redis(splits, tmp_path, redis_server):
     from tfrec_pkg.serving.nrt import RedisStateStore
 
-    _nrt_replay(splits, tmp_path, RedisStateStore(redis_client, prefix="t:"))
-    assert len(redis_client.keys("t:*")) == 4
+    client = redis_server.client()
+    _nrt_replay(splits, tmp_path, RedisStateStore(client, prefix="t:"))
+    assert len(client.keys("t:*")) == 4
 
 
 def test_onnx_export_of_serving_indices(splits, tmp_path):
