@@ -9,7 +9,8 @@ Conventions
   the real values sit at positions ``[0, n)`` (oldest first, the most recent last) and
   the padding value fills ``[n, L)``. Longer histories keep their most recent ``L`` values.
 * Padding values: ``-1`` for int64 ids, ``""`` for string ids, ``0.0`` for floats. A raw id
-  equal to the padding value is read as padding, never as an item.
+  equal to the padding value is read as padding, never as an item. A scalar string id may not
+  be ``""``: that is also how an empty CSV field reads, so the pipelines refuse it.
 * Reserved indices of every vocabulary feature: ``PAD_INDEX`` (0) for padding, ``OOV_INDEX``
   (1) for ids not seen in training; known ids start at ``NUM_RESERVED`` (2).
 """
@@ -21,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 _DTYPES = ("int64", "string", "float32")
-_DEFAULT_PAD = {"int64": -1, "string": "", "float32": 0.0}
+DEFAULT_PADDING = {"int64": -1, "string": "", "float32": 0.0}
 
 PAD_INDEX = 0
 OOV_INDEX = 1
@@ -53,7 +54,7 @@ class FeatureSpec:
         if len(self.shape) > 1:
             raise ValueError(f"FeatureSpec {self.name!r}: shape {self.shape} has more than one dimension")
         if self.padding is None:
-            object.__setattr__(self, "padding", _DEFAULT_PAD[self.dtype])
+            object.__setattr__(self, "padding", DEFAULT_PADDING[self.dtype])
 
     @property
     def is_sequence(self) -> bool:

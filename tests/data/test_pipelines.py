@@ -7,7 +7,7 @@ import pytest
 import tfrec_pkg  # noqa: F401
 import tensorflow as tf
 
-from tfrec_pkg.data import pipelines
+from tfrec_pkg.data import files, pipelines
 from tfrec_pkg.data.synthetic import ctr_with_history
 from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
@@ -177,7 +177,7 @@ def test_parquet_stream_equals_from_frame(ctr_frame, tmp_path):
     path = str(tmp_path / "ctr.parquet")
     frame.to_parquet(path, row_group_size=25)
     want = collect(pipelines.from_frame(frame, specs, 16))
-    chunks = list(pipelines._read_chunks(path, [s.name for s in specs] + ["label"], specs, 10))
+    chunks = list(files.read_chunks(path, pipelines.required_columns(specs, "label"), 10))
     assert len(chunks) >= 4 and sum(len(c) for c in chunks) == len(frame)
     got = collect(pipelines.from_files(path, specs, 16, chunk_rows=10))
     _assert_same_examples(got, want, specs)
@@ -216,11 +216,14 @@ def test_missing_columns_in_files_raise(ctr_frame, tmp_path):
     frame, specs = ctr_frame
     pq_path, csv_path = str(tmp_path / "x.parquet"), str(tmp_path / "x.csv")
     frame.drop(columns="item_id").to_parquet(pq_path)
-    with pytest.raises(ValueError, match="item_id"):
-        list(pipelines._read_chunks(pq_path, [s.name for s in specs], specs, 10))
+    columns = pipelines.required_columns(specs, "label")
+    with pytest.raises(ValueError, match="(?s)x.parquet failed validation.*missing column 'item_id'"):
+        list(files.read_chunks(pq_path, columns, 10))
     pipelines.write_csv(frame.drop(columns="item_id"), csv_path, specs)
-    with pytest.raises(ValueError, match="item_id"):
-        list(pipelines._read_chunks(csv_path, [s.name for s in specs], specs, 10))
+    with pytest.raises(ValueError, match="(?s)x.csv failed validation.*missing column 'item_id'"):
+        list(files.read_chunks(csv_path, columns, 10))
+    with pytest.raises(ValueError, match="missing column 'item_id'"):  # before any iteration
+        pipelines.from_files(csv_path, specs, 4)
 
 
 def test_nonexistent_file_raises(tmp_path):

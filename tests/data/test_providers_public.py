@@ -204,7 +204,7 @@ def test_with_mapping_and_sequences(tmp_path):
     for part in data.splits():
         batch = next(iter(part.dataset(8)))
         assert batch["hist_provider_ids"].shape[1] == 4
-    with pytest.raises(ValueError, match="lack column"):
+    with pytest.raises(ValueError, match="missing column 'provider_id'"):
         to_sequences(frame.drop(columns="provider_id"), 4)
     counts = frame["user_id"].value_counts()
     k = int(counts.median()) + 1

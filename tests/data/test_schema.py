@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfrec_pkg.data.schema import KINDS, Column, validate
+from tfrec_pkg.data.schema import KINDS, Column, as_int64, validate
 
 SCHEMA = [
     Column("user_id", "id"),
@@ -49,6 +49,9 @@ def test_every_kind_accepts_its_typical_dtype():
             "ts_tz": pd.to_datetime(["2024-01-01", "2024-01-02"]).tz_localize("UTC"),
             "string": ["a", "b"],
             "list": [[1, 2], np.array([3])],
+            "int_list": [[1, 2.0], np.array([3], dtype=np.uint64)],  # integral floats convert exactly
+            "float_list": [[0.5, 2], []],
+            "string_list": [["a"], np.array(["b", "c"], dtype=object)],
         }
     )
     schema = [
@@ -64,6 +67,9 @@ def test_every_kind_accepts_its_typical_dtype():
         Column("ts_tz", "timestamp"),
         Column("string", "string"),
         Column("list", "list"),
+        Column("int_list", "int_list"),
+        Column("float_list", "float_list"),
+        Column("string_list", "string_list"),
     ]
     assert {c.kind for c in schema} == set(KINDS)
     validate(frame, schema)
@@ -174,3 +180,55 @@ def test_all_problems_reported_together_one_per_line():
     assert str(excinfo.value).startswith("events failed validation (4 problem(s)):")
     assert len(msgs) == 4
     assert ["'user_id'" in msgs[0], "'ts'" in msgs[1], "'clicked'" in msgs[2], "'price'" in msgs[3]] == [True] * 4
+
+
+BIG = np.iinfo(np.int64).max
+
+
+@pytest.mark.parametrize(
+    "values, ints, ok",
+    [
+        (np.array([1, -2], dtype=np.int32), [1, -2], [True, True]),
+        (np.array([1, 2**64 - 1], dtype=np.uint64), [1, 0], [True, False]),
+        (np.array([1.0, 2.5, np.nan, np.inf]), [1, 0, 0, 0], [True, False, False, False]),
+        (np.array(["12", "12abc", "nan", ""], dtype=object), [12, 0, 0, 0], [True, False, False, False]),
+        # mixed types come back from pandas as floats: big integers are still read exactly
+        (np.array([1.0, BIG, str(BIG), 2**63, 2.0**60], dtype=object), [1, BIG, BIG, 0, 0],
+         [True, True, True, False, False]),
+        (np.array([None, True, b"\xff"], dtype=object), [0, 0, 0], [False, False, False]),
+        (np.array([True, False]), [0, 0], [False, False]),
+        (np.array([1, True], dtype=object), [1, 0], [True, False]),
+    ],
+)
+def test_as_int64_reads_exact_int64_integers_only(values, ints, ok):
+    got, got_ok = as_int64(values)
+    assert got.dtype == np.int64
+    assert got.tolist() == ints and got_ok.tolist() == ok
+
+
+@pytest.mark.parametrize(
+    "kind, cell, example",
+    [
+        ("int_list", [1, 2.5], "2.5"),
+        ("int_list", ["3", "x"], "'x'"),
+        ("float_list", [0.5, "a"], "'a'"),
+        ("string_list", ["a", 1], "1"),
+        ("string_list", [None], "None"),
+    ],
+)
+def test_list_elements_are_checked_per_kind_naming_row_and_element(kind, cell, example):
+    frame = pd.DataFrame({"hist": [[], cell, np.array([], dtype=object)]}, index=[7, 8, 9])
+    with pytest.raises(ValueError) as excinfo:
+        validate(frame, [Column("hist", kind)], name="events.csv", where="line")
+    (msg,) = problems(excinfo)
+    assert msg.strip() == (f"- column 'hist' (kind '{kind}'): found invalid elements in 1 row(s), "
+                           f"first at line 8, e.g. [{example}]; expected {KINDS[kind]}")
+
+
+def test_padding_value_is_refused_as_an_id():
+    frame = pd.DataFrame({"cat": ["a", "", ""], "item": [3, -1, 4]})
+    with pytest.raises(ValueError) as excinfo:
+        validate(frame, [Column("cat", "id", padding=""), Column("item", "int", padding=-1)])
+    msgs = problems(excinfo)
+    assert "column 'cat' (kind 'id'): found the padding value '' in 2 row(s), first at index 1" in msgs[0]
+    assert "column 'item' (kind 'int'): found the padding value -1 in 1 row(s), first at index 1" in msgs[1]

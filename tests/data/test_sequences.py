@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from tfrec_pkg.data.sequences import (
+    PAD,
     history_before_each_event,
     leave_one_out_split,
     pad_sequences,
@@ -39,15 +40,16 @@ def random_log(n=3000, n_users=60, seed=0) -> pd.DataFrame:
 
 def test_pad_truncates_to_most_recent_and_pads_at_end():
     padded, lengths = pad_sequences([[1, 2, 3, 4, 5], [7, 8], []], max_len=3)
-    np.testing.assert_array_equal(padded, [[3, 4, 5], [7, 8, 0], [0, 0, 0]])
+    assert PAD == -1  # the int64 padding of FeatureSpec, which the models map to their padding index
+    np.testing.assert_array_equal(padded, [[3, 4, 5], [7, 8, -1], [-1, -1, -1]])
     np.testing.assert_array_equal(lengths, [3, 2, 0])
     assert padded.dtype == np.int64 and lengths.dtype == np.int64
 
 
 def test_pad_accepts_arrays_custom_pad_and_dtype():
     seqs = [np.array([5, 6]), np.array([9, 8, 7, 6])]
-    padded, lengths = pad_sequences(seqs, max_len=3, pad_value=-1, dtype=np.int32)
-    np.testing.assert_array_equal(padded, [[5, 6, -1], [8, 7, 6]])
+    padded, lengths = pad_sequences(seqs, max_len=3, pad_value=0, dtype=np.int32)
+    np.testing.assert_array_equal(padded, [[5, 6, 0], [8, 7, 6]])
     np.testing.assert_array_equal(lengths, [2, 3])
     assert padded.dtype == np.int32
 
@@ -59,7 +61,7 @@ def test_pad_real_items_occupy_prefix_only():
     for seq, row, n in zip(seqs, padded, lengths):
         assert n == min(len(seq), 8)
         assert row[:n].tolist() == seq[len(seq) - n :]
-        assert (row[n:] == 0).all()
+        assert (row[n:] == PAD).all()
 
 
 def test_pad_empty_input_and_bad_max_len():
@@ -105,12 +107,21 @@ def test_history_before_each_event_on_hand_made_frame():
         (user, item): (row, n)
         for user, item, row, n in zip(frame["user"], frame["item"], hist.tolist(), lengths.tolist())
     }
-    assert got["a", 11] == ([0, 0], 0)  # user a's first event: all padding, length 0
-    assert got["a", 12] == ([11, 0], 1)  # left-aligned, padded at the end
+    assert got["a", 11] == ([-1, -1], 0)  # user a's first event: all padding, length 0
+    assert got["a", 12] == ([11, -1], 1)  # left-aligned, padded at the end
     assert got["a", 13] == ([11, 12], 2)
     assert got["a", 14] == ([12, 13], 2)  # truncated to the 2 most recent
     assert got["b", 13] == ([11, 12], 2)  # other users' items never leak in
-    assert got["c", 31] == ([0, 0], 0)  # user c has a single event
+    assert got["c", 31] == ([-1, -1], 0)  # user c has a single event
+
+
+def test_history_item_zero_is_an_item_and_pad_value_follows_the_spec():
+    # 0 is a real raw id (the models' vocabularies only treat the spec's padding as padding)
+    frame = events().assign(item=lambda f: f["item"] - 11)
+    hist, _ = history_before_each_event(frame, "user", "item", "ts", max_len=2)
+    assert hist[frame.index[(frame["user"] == "a") & (frame["ts"] == 20)][0]].tolist() == [0, -1]
+    hist, _ = history_before_each_event(events(), "user", "item", "ts", max_len=2, pad_value=0)
+    assert hist[frame.index[(frame["user"] == "a") & (frame["ts"] == 20)][0]].tolist() == [11, 0]
 
 
 def test_history_never_leaks_the_event_or_the_future():
@@ -126,7 +137,7 @@ def test_history_never_leaks_the_event_or_the_future():
         n = lengths[row]
         assert n == len(expected)
         np.testing.assert_array_equal(hist[row, :n], expected)
-        assert (hist[row, n:] == 0).all()
+        assert (hist[row, n:] == PAD).all()
         # Every history item came from an event no later than this one.
         earlier = seq.iloc[:pos]
         assert (earlier["ts"] <= frame["ts"].iat[row]).all()
@@ -144,8 +155,8 @@ def test_history_target_mask_selects_rows_in_frame_order():
 
 def test_history_bad_arguments():
     frame = events()
-    with pytest.raises(ValueError, match="expected ids >= 1 because 0 is the padding value"):
-        history_before_each_event(frame.assign(item=frame["item"] - 11), "user", "item", "ts", 3)
+    with pytest.raises(ValueError, match=r"column 'item' \(kind 'int'\): found the padding value -1 in 2 row\(s\), first at index 2"):
+        history_before_each_event(frame.assign(item=frame["item"] - 12), "user", "item", "ts", 3)
     with pytest.raises(ValueError, match="target_mask: .* expected a boolean array of shape"):
         history_before_each_event(frame, "user", "item", "ts", 3, target_mask=[1, 0])
     with pytest.raises(ValueError, match="max_len must be a positive integer"):

@@ -7,6 +7,10 @@ reads. Raw ids stay raw: models map them to indices in the graph.
 Sequence columns: in DataFrames and Parquet, list-like cells; in CSV files, a string of
 space-separated ids (RecBole's ``token_seq`` convention). Each sequence keeps its most recent
 ``L`` values and is left-aligned with padding at the end (see :mod:`tfrec_pkg.features`).
+
+Input is checked against the specs (:func:`required_columns`) before any tensor is made: a
+bad value raises one ``ValueError`` naming the column, the row (the file and line or row for
+files), what was found and the expected type.
 """
 from __future__ import annotations
 
@@ -18,26 +22,33 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from tfrec_pkg.data import schema
-from tfrec_pkg.data.sequences import pad_sequences
+from tfrec_pkg.data import files, schema
+from tfrec_pkg.data.sequences import pad_flat_sequences
 from tfrec_pkg.features import FeatureSpec
 
 LABEL = "label"
 
 
 def required_columns(specs: Sequence[FeatureSpec], label: str | None) -> list:
-    cols = []
-    for s in specs:
-        if s.is_sequence:
-            kind = "list"
-        elif s.vocabulary is not None:
-            kind = "id"
-        else:
-            kind = "float" if s.dtype == "float32" else "int"
-        cols.append(schema.Column(s.name, kind))
+    """The schema the specs ask of a frame (and of every chunk of a file)."""
+    cols = [_column(s) for s in specs]
     if label is not None:
         cols.append(schema.Column(label, "label"))
     return cols
+
+
+_SEQUENCE_KINDS = {"int64": "int_list", "string": "string_list", "float32": "float_list"}
+
+
+def _column(spec: FeatureSpec) -> schema.Column:
+    if spec.is_sequence:
+        return schema.Column(spec.name, _SEQUENCE_KINDS[spec.dtype])
+    if spec.dtype == "string":
+        # "" is also what an empty CSV field reads as: refuse it rather than look a missing id up
+        # as padding. An int64 id equal to its padding (-1) is written on purpose, e.g. for an
+        # unknown profile field, and stays "read as padding" (tfrec_pkg.features).
+        return schema.Column(spec.name, "id", padding=spec.padding if spec.vocabulary is not None else None)
+    return schema.Column(spec.name, {"int64": "int", "float32": "float"}[spec.dtype])
 
 
 def frame_to_arrays(frame: pd.DataFrame, specs: Sequence[FeatureSpec], label: str | None = LABEL,
@@ -49,8 +60,8 @@ def frame_to_arrays(frame: pd.DataFrame, specs: Sequence[FeatureSpec], label: st
     for s in specs:
         col = frame[s.name]
         if s.is_sequence:
-            seqs = [_as_list(v, s) for v in col.to_numpy()]
-            out[s.name], _ = pad_sequences(seqs, s.max_len, pad_value=s.padding, dtype=s.np_dtype)
+            flat, lengths = schema.list_values(col)
+            out[s.name], _ = pad_flat_sequences(_typed(flat, s), lengths, s.max_len, s.padding, s.np_dtype)
         elif s.dtype == "string":
             out[s.name] = col.astype(str).to_numpy(dtype=object)
         else:
@@ -60,13 +71,13 @@ def frame_to_arrays(frame: pd.DataFrame, specs: Sequence[FeatureSpec], label: st
     return out
 
 
-def _as_list(value, spec: FeatureSpec):
-    if isinstance(value, str):  # CSV token_seq cell
-        parts = value.split()
-        return [int(p) for p in parts] if spec.dtype == "int64" else parts
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    return list(value)
+def _typed(flat: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """A sequence column's values in the spec's dtype, read by the same rules the schema checks."""
+    if spec.dtype == "int64":
+        return schema.as_int64(flat)[0]
+    if spec.dtype == "float32":
+        return pd.to_numeric(flat, errors="coerce").astype(np.float32)
+    return flat
 
 
 def from_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec], batch_size: int, *,
@@ -96,56 +107,42 @@ def from_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec], batch_size: in
 
 def from_files(paths: str | Iterable[str], specs: Sequence[FeatureSpec], batch_size: int, *,
                label: str | None = LABEL, chunk_rows: int = 65_536, shuffle_buffer: int = 0,
-               seed: int = 0, progress: bool = False) -> tf.data.Dataset:
+               seed: int = 0, progress: bool = False, validate_first: bool = True) -> tf.data.Dataset:
     """Stream CSV or Parquet files chunk by chunk (never the whole file in memory).
 
+    Every chunk is validated as it is read (:mod:`tfrec_pkg.data.files`). ``validate_first``
+    reads every file once before the dataset is returned, so bad input raises a ``ValueError``
+    naming the file, line or row and column here, before training starts; with False that
+    pass is skipped and the same error surfaces while iterating, wrapped by tf.data.
     ``shuffle_buffer`` > 0 shuffles examples within a window of that many rows.
     """
     _check_batch(batch_size)
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    paths = [str(p) for p in paths]
     for p in paths:
         if not os.path.exists(p):
             raise FileNotFoundError(f"input file {p!r} does not exist")
-    names = [s.name for s in specs] + ([label] if label else [])
+    columns = required_columns(specs, label)
+    if validate_first:
+        for path in paths:
+            for _ in files.read_chunks(path, columns, chunk_rows):
+                pass
     element = {s.name: s.tensor_spec() for s in specs}
     if label is not None:
         element[LABEL] = tf.TensorSpec((None,), tf.float32, name=LABEL)
 
     def chunks():
         for path in paths:
-            bar = tqdm(desc=os.path.basename(str(path)), unit="rows", disable=not progress)
-            for frame in _read_chunks(str(path), names, specs, chunk_rows):
+            bar = tqdm(desc=os.path.basename(path), unit="rows", disable=not progress)
+            for frame in files.read_chunks(path, columns, chunk_rows):
                 bar.update(len(frame))
-                yield frame_to_arrays(frame, specs, label)
+                yield frame_to_arrays(frame, specs, label, validate=False)  # read_chunks validated it
             bar.close()
 
     ds = tf.data.Dataset.from_generator(chunks, output_signature=element).unbatch()
     if shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _read_chunks(path: str, names, specs, chunk_rows: int):
-    if path.endswith((".parquet", ".pq")):
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(path)
-        missing = [n for n in names if n not in pf.schema_arrow.names]
-        if missing:
-            raise ValueError(f"{path}: missing columns {missing}; found {pf.schema_arrow.names}")
-        for batch in pf.iter_batches(batch_size=chunk_rows, columns=names):
-            yield batch.to_pandas()
-    else:
-        # Read string ids as strings, not numbers (ids like "007" must survive).
-        dtypes = {s.name: str for s in specs if s.dtype == "string" or s.is_sequence}
-        for frame in pd.read_csv(path, usecols=names, dtype=dtypes, chunksize=chunk_rows,
-                                 keep_default_na=False, na_values={n: [""] for n in names if n not in dtypes}):
-            # token_seq cells ("12 7 30") -> lists, so the frame passes the 'list' schema check.
-            for s in specs:
-                if s.is_sequence and s.name in frame.columns:
-                    frame[s.name] = pd.Series([_as_list(v, s) for v in frame[s.name]],
-                                              index=frame.index, dtype=object)
-            yield frame
 
 
 def _check_batch(batch_size):

@@ -4,10 +4,11 @@ Sequence convention (shared by the sequential models, SASRec/RecBole style):
 
 * Histories are chronological, **oldest first**.
 * Rows are **left-aligned, padded at the end**: the ``n`` real items sit at positions
-  ``[0, n)`` and the padding value (``0``) fills ``[n, L)``.
+  ``[0, n)`` and the padding value (``-1``, the int64 padding of :mod:`tfrec_pkg.features`,
+  which the models map to their padding index) fills ``[n, L)``.
 * Truncation keeps the **most recent** ``L`` items.
 * Every padded array comes with ``lengths`` = number of real items per row (``<= L``).
-* Item id ``0`` is reserved for padding, so item ids fed to these functions must be ``>= 1``.
+* Item id ``-1`` is reserved for padding, so item ids fed to these functions must differ from it.
 
 Chronological order within a user is a *stable* sort on the time column: events with the
 same timestamp keep their order in the input frame, and "before" means "earlier in that
@@ -22,8 +23,10 @@ import numpy as np
 import pandas as pd
 
 from tfrec_pkg.data.schema import Column, validate
+from tfrec_pkg.features import DEFAULT_PADDING
 
-PAD = 0
+# The padding of int64 id sequences: histories built here feed the models as they are.
+PAD = DEFAULT_PADDING["int64"]
 # Rows gathered per chunk: bounds the temporary index arrays to ~chunk * max_len elements.
 _CHUNK = 65_536
 
@@ -55,16 +58,26 @@ def pad_sequences(
     real items kept (``min(len(seq), max_len)``). Accepts lists of lists or of numpy arrays.
     Note: values equal to ``pad_value`` inside a sequence are not checked for.
     """
-    if int(max_len) != max_len or max_len < 1:
-        raise ValueError(f"max_len must be a positive integer, found {max_len!r}")
-    max_len = int(max_len)
     seqs = list(seqs)
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     if seqs and all(isinstance(s, np.ndarray) for s in seqs):
         flat = np.concatenate([s.ravel() for s in seqs]).astype(dtype, copy=False)
     else:
         flat = np.fromiter(chain.from_iterable(seqs), dtype=dtype, count=int(lengths.sum()))
+    return pad_flat_sequences(flat, lengths, max_len, pad_value, dtype)
+
+
+def pad_flat_sequences(
+    flat: np.ndarray, lengths: np.ndarray, max_len: int, pad_value=PAD, dtype=np.int64
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pad_sequences` for sequences given as one array of all their values in order
+    (``flat``) and each sequence's length (``lengths``, summing to ``len(flat)``)."""
+    if int(max_len) != max_len or max_len < 1:
+        raise ValueError(f"max_len must be a positive integer, found {max_len!r}")
+    max_len = int(max_len)
+    lengths = np.asarray(lengths, dtype=np.int64)
     kept = np.minimum(lengths, max_len)
+    flat = np.asarray(flat, dtype=dtype)
     padded = _gather_windows(flat, np.cumsum(lengths), kept, max_len, pad_value, dtype)
     return padded, kept
 
@@ -143,29 +156,28 @@ def history_before_each_event(
     time_col: str,
     max_len: int,
     target_mask=None,
+    pad_value: int = PAD,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each event, the user's items strictly before it: ``(padded [m, max_len], lengths [m])``.
 
     "Before" = earlier in the user's stable chronological order, so the event itself and
     everything after it (including later rows with the same timestamp) never appear. The
     most recent ``max_len`` earlier items are kept (module convention: left-aligned, padded
-    with 0 at the end). A user's first event gets an all-padding row with length 0.
+    with ``pad_value`` at the end; pass the history feature's ``FeatureSpec.padding`` if it is
+    not the default -1). A user's first event gets an all-padding row with length 0.
 
     Output rows follow the frame's row order; with ``target_mask`` (boolean, one per row)
     only the rows where it is True are returned, i.e. row i matches ``frame[target_mask].iloc[i]``.
     Histories always draw on the whole frame, so e.g. a test event's history includes the
-    user's earlier training events. Item ids must be integers >= 1 (0 is padding).
+    user's earlier training events. Item ids must be integers other than ``pad_value``.
     """
     if int(max_len) != max_len or max_len < 1:
         raise ValueError(f"max_len must be a positive integer, found {max_len!r}")
-    _require(frame, [Column(user_col, "id"), Column(item_col, "int"), Column(time_col, "timestamp")])
+    _require(
+        frame,
+        [Column(user_col, "id"), Column(item_col, "int", padding=pad_value), Column(time_col, "timestamp")],
+    )
     items = frame[item_col].to_numpy(dtype=np.int64)
-    if (items < 1).any():
-        bad = int((items < 1).sum())
-        raise ValueError(
-            f"column {item_col!r}: found {bad} item id(s) < 1 (e.g. {items[items < 1][:3].tolist()}); "
-            "expected ids >= 1 because 0 is the padding value"
-        )
     if target_mask is None:
         targets = np.arange(len(frame))
     else:
@@ -182,7 +194,7 @@ def history_before_each_event(
     where[order] = np.arange(len(order))  # row -> its position in the sorted frame
     ends = where[targets]  # the history ends just before the event itself
     kept = np.minimum(rank_sorted[ends], int(max_len))
-    padded = _gather_windows(items[order], ends, kept, int(max_len), PAD, np.int64)
+    padded = _gather_windows(items[order], ends, kept, int(max_len), pad_value, np.int64)
     return padded, kept
 
 

@@ -45,8 +45,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from tfrec_pkg.data.schema import Column, validate
 from tfrec_pkg.data.synthetic.base import SyntheticData
 from tfrec_pkg import specs
+from tfrec_pkg.features import by_name
 from tfrec_pkg.data.synthetic.providers import split_labels
 
 COLUMNS = ["user_id", "item_id", "provider_id", "timestamp"]
@@ -142,9 +144,12 @@ def to_sequences(interactions: pd.DataFrame, max_history: int, min_events: int =
     """
     if int(max_history) != max_history or max_history < 1:
         raise ValueError(f"max_history must be a positive integer, found {max_history!r}")
-    missing = [c for c in COLUMNS if c not in interactions.columns]
-    if missing:
-        raise ValueError(f"interactions lack column(s) {missing}; expected {COLUMNS}")
+    history = by_name(specs.next_item(int(max_history)))
+    # Items and providers become history values too, where the padding value reads as "none";
+    # NaN would become int64 min (as target and in histories).
+    padding = {"item_id": history["hist_item_ids"].padding,
+               "provider_id": history["hist_provider_ids"].padding}
+    validate(interactions, [Column(c, "int", padding=padding.get(c)) for c in COLUMNS], name="interactions")
     f = interactions[COLUMNS]
     user = f["user_id"].to_numpy(np.int64)
     order = np.lexsort((f["timestamp"].to_numpy(np.int64), user))  # stable: ties keep row order
