@@ -1,12 +1,19 @@
 """The serving fuzz benchmark (``tfrec bench serving_fuzz``): every paper model exported (untrained:
 the fuzz run tests the server, not the scores), served by one local server, hit with
 :func:`tfrec_pkg.serving.fuzz.run`'s hostile requests; the row records the request count, the
-statuses, the failures (0 expected) and the server's RSS before and at its peak."""
+statuses, the failures (0 expected) and the server's RSS before and at its peak; then the
+server's RSS growth while it answers one IPSRec request of 4096 rows, scored in chunks of 256
+rows against in one piece, in the same run."""
 from __future__ import annotations
 
 import json
 import os
+import random
 import tempfile
+import threading
+import time
+
+import requests as http
 
 from tfrec_pkg import experiment, export
 from tfrec_pkg.serving import fuzz
@@ -42,9 +49,42 @@ def serve_and_fuzz(root: str, requests: int, seed: int = 0, log=None) -> fuzz.Re
     return report
 
 
+def rss_growth_mb(base_path: str, log_path: str, rows: int, chunk_rows: int) -> float:
+    """Peak RSS growth (sampled every 5 ms) of a server answering one top-10 request of
+    ``rows`` histories, scored ``chunk_rows`` rows at a time."""
+    with LocalServer(["--model-name", "m", "--model-base-path", base_path, "--poll-seconds", "0",
+                      "--max-batch-rows", str(rows), "--chunk-rows", str(chunk_rows)], log_path) as server:
+        server.wait_ready("/v1/models/m")
+        sigs = fuzz.signatures(server.url, ["m"])["m"]
+        body = {"inputs": fuzz.valid_inputs(random.Random(0), sigs["serving_default"],
+                                            "serving_default", rows=rows)}
+        body["inputs"]["k"] = [10] * rows
+        # one row first: the first call's tracing and allocations are not the request's
+        http.post(server.url + "/v1/models/m:predict", json={"inputs": {k: v[:1] for k, v in body["inputs"].items()}})
+        start = peak = fuzz.rss_mb(server.proc.pid)
+        done = threading.Event()
+
+        def sample():
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, fuzz.rss_mb(server.proc.pid))
+                time.sleep(0.005)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        answer = http.post(server.url + "/v1/models/m:predict", json=body, timeout=600)
+        done.set()
+        sampler.join()
+        answer.raise_for_status()
+    return peak - start
+
+
 def measure(quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         report = serve_and_fuzz(tmp, 2000 if quick else 10_000, log=print)
+        ipsrec = os.path.join(tmp, "ipsrec")
+        chunked = rss_growth_mb(ipsrec, os.path.join(tmp, "chunked.log"), 4096, 256)
+        whole = rss_growth_mb(ipsrec, os.path.join(tmp, "whole.log"), 4096, 4096)
     for failure in report.failures[:20]:
         print("failure:", failure)
     return {"model": "serving_fuzz", "fuzz_requests": report.requests, "fuzz_seconds": round(report.seconds, 1),
@@ -53,4 +93,7 @@ def measure(quick: bool = False) -> dict:
             "status_5xx": sum(n for s, n in report.statuses.items() if s >= 500),
             "no_answer": report.statuses[0], "health_checks": report.health_checks,
             "server_rss_start_mb": round(report.start_rss_mb), "server_rss_peak_mb": round(report.peak_rss_mb),
-            "rss_bound_mb": round(report.start_rss_mb + RSS_GROWTH_MB)}
+            "rss_bound_mb": round(report.start_rss_mb + RSS_GROWTH_MB),
+            "ipsrec_4096_rows_rss_growth_mb_chunks_256": round(chunked),
+            "ipsrec_4096_rows_rss_growth_mb_one_piece": round(whole),
+            "one_piece_over_chunked_rss_growth": round(whole / max(chunked, 1.0), 1)}
