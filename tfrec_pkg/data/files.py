@@ -11,7 +11,9 @@ CSV conventions: raw ids (``id`` / ``string`` columns) are read as text, so "007
 list columns hold space-separated values (RecBole's ``token_seq``), split into lists of their
 text tokens here (the ``int_list`` check reads integer text exactly); an empty numeric field is
 missing (NaN), while text such as "NaN" is kept and reported as it is; a blank line is a row
-with every field missing.
+with every field missing. ``names`` reads a CSV whose header does not name its fields as the
+schema does (or that has no header line, ``header=False``): the header line, if any, is skipped
+and the fields are named by ``names``; a line with fewer fields has the missing ones empty.
 """
 from __future__ import annotations
 
@@ -34,14 +36,16 @@ def _is_parquet(path: str) -> bool:
     return str(path).endswith((".parquet", ".pq"))
 
 
-def read_chunks(path: str, columns: Sequence[schema.Column], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def read_chunks(path: str, columns: Sequence[schema.Column], chunk_rows: int, *,
+                names: Sequence[str] | None = None, header: bool = True) -> Iterator[pd.DataFrame]:
     """The ``columns`` of ``path`` (CSV or Parquet), ``chunk_rows`` rows at a time, each chunk
-    validated as it is read (module docstring). An empty file fails, as an empty frame does."""
+    validated as it is read (module docstring). An empty file fails, as an empty frame does.
+    ``names`` and ``header`` apply to CSV files only (module docstring)."""
     path = str(path)
     if _is_parquet(path):
         chunks, where = _parquet_chunks(path, [c.name for c in columns], chunk_rows), "row"
     else:
-        chunks, where = _csv_chunks(path, columns, chunk_rows), "line"
+        chunks, where = _csv_chunks(path, columns, chunk_rows, names, int(header)), "line"
     for frame in chunks:
         schema.validate(frame, columns, name=path, where=where)
         yield frame
@@ -64,9 +68,15 @@ def _parquet_chunks(path: str, names: list[str], chunk_rows: int) -> Iterator[pd
         yield frame
 
 
-def _csv_chunks(path: str, columns: Sequence[schema.Column], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _csv_chunks(path: str, columns: Sequence[schema.Column], chunk_rows: int, names: Sequence[str] | None,
+                header_lines: int) -> Iterator[pd.DataFrame]:
     text = [c.name for c in columns if c.kind in _TEXT_KINDS]
+    if names is not None:  # header=0 skips the header line, None reads the first line as data
+        names_options = dict(names=list(names), header=0 if header_lines else None)
+    else:
+        names_options = {}
     options = dict(
+        **names_options,
         dtype={n: str for n in text},
         keep_default_na=False,
         na_values={c.name: [""] for c in columns if c.name not in text},
@@ -75,15 +85,15 @@ def _csv_chunks(path: str, columns: Sequence[schema.Column], chunk_rows: int) ->
         skip_blank_lines=False,  # keeps the index equal to the line numbers
         chunksize=chunk_rows,
     )
-    with _parse_errors(path):
+    with _parse_errors(path, header_lines, names):
         reader = pd.read_csv(path, **options)
     with reader:
         while True:
-            with _parse_errors(path):
+            with _parse_errors(path, header_lines, names):
                 frame = next(reader, None)
             if frame is None:
                 return
-            frame.index = frame.index + _HEADER_LINES + 1  # the file's line numbers
+            frame.index = frame.index + header_lines + 1  # the file's line numbers
             for c in columns:
                 if c.kind in schema.LIST_KINDS and c.name in frame.columns:
                     frame[c.name] = frame[c.name].str.split()
@@ -91,7 +101,7 @@ def _csv_chunks(path: str, columns: Sequence[schema.Column], chunk_rows: int) ->
 
 
 @contextlib.contextmanager
-def _parse_errors(path: str):
+def _parse_errors(path: str, header_lines: int = _HEADER_LINES, names: Sequence[str] | None = None):
     """pandas' CSV parsing errors -> the schema's ``ValueError``, naming the file and line."""
     with warnings.catch_warnings():
         # With index_col=False pandas only warns, and drops the fields, when the first data
@@ -100,30 +110,32 @@ def _parse_errors(path: str):
         try:
             yield
         except pd.errors.EmptyDataError:
-            schema.raise_problems(path, [f"{path} is empty: expected a header line, then at least one row"])
+            expected = "a header line, then at least one row" if header_lines else "at least one row"
+            schema.raise_problems(path, [f"{path} is empty: expected {expected}"])
         except pd.errors.ParserWarning:
-            schema.raise_problems(path, [f"line {_HEADER_LINES + 1}: found more fields than the header has; "
+            schema.raise_problems(path, [f"line {header_lines + 1}: found more fields than the header has; "
                                          "expected one field per header column"])
         except pd.errors.ParserError as err:  # e.g. "Expected 5 fields in line 3, saw 6"
             detail = str(err).strip().rpartition("C error: ")[2]
             schema.raise_problems(path, [f"{detail}; expected one field per header column"])
         except UnicodeDecodeError:
-            schema.raise_problems(path, [_undecodable(path)])
+            schema.raise_problems(path, [_undecodable(path, header_lines, names)])
 
 
-def _undecodable(path: str) -> str:
+def _undecodable(path: str, header_lines: int, names: Sequence[str] | None) -> str:
     """Where the first bytes that are not UTF-8 are (pandas' decoding error does not say):
     read the file again with U+FFFD in their place and find the first cell holding one."""
     reader = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False, skip_blank_lines=False,
+                         names=None if names is None else list(names), header=0 if header_lines else None,
                          encoding_errors="replace", chunksize=_SEARCH_ROWS)
     with reader:
         for frame in reader:
-            names = [n for n in frame.columns if "\ufffd" in n]
-            if names:
-                return f"line 1 (the header): found bytes that are not UTF-8 in {names}; expected UTF-8 text"
+            in_header = [n for n in frame.columns if "\ufffd" in str(n)]
+            if in_header:
+                return f"line 1 (the header): found bytes that are not UTF-8 in {in_header}; expected UTF-8 text"
             hits = frame.apply(lambda col: col.str.contains("\ufffd", regex=False)).stack()
             if hits.any():
                 row, name = hits[hits].index[0]
-                return (f"column {name!r}: found bytes that are not UTF-8 at line {row + _HEADER_LINES + 1}, "
+                return (f"column {name!r}: found bytes that are not UTF-8 at line {row + header_lines + 1}, "
                         f"e.g. {frame.at[row, name]!r}; expected UTF-8 text")
     return "found bytes that are not UTF-8; expected UTF-8 text"
