@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tfrec_pkg import model_names
+from tfrec_pkg import cli, model_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,6 +18,12 @@ def test_names_read_from_the_source_equal_the_registry():
         entry = registry.entry(model.name)
         assert (model.in_demo, model.has_claims) == (entry.in_demo, entry.claims is not None), model.name
     assert model_names.ENTRY_POINT_GROUP == registry.ENTRY_POINT_GROUP
+
+
+def test_the_cli_serving_benchmarks_are_the_bench_reports():
+    from tfrec_pkg.bench.report import SERVING_BENCHES
+
+    assert cli.SERVING_BENCHES == tuple(SERVING_BENCHES)
 
 
 def test_names_are_known_without_importing_tensorflow():
@@ -43,3 +49,7 @@ def test_a_plugin_model_name_is_looked_up_in_the_registry(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
     code = "from tfrec_pkg import model_names\nassert model_names.unknown(['toy', 'nope']) == ['nope']"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "tfrec_pkg.cli", "demo", "--models", "nope"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr  # one line, no TensorFlow logs
+    assert "unknown model 'nope'" in proc.stderr and ", toy" in proc.stderr
