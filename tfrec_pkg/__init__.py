@@ -1,4 +1,5 @@
-"""tfrec_pkg: five recent recommendation papers as TensorFlow 2 / Keras (tf_keras + TFRS) models.
+"""tfrec_pkg: four recommendation papers (SUM, IPSRec, IPRec, MuSENet) and their baselines as
+TensorFlow 2 / Keras (tf_keras + TFRS) models.
 
 The library runs on the Keras 2 API (``tf_keras``) because tensorflow-recommenders 0.7
 refuses Keras 3. ``TF_USE_LEGACY_KERAS=1`` must be set before TensorFlow is first

@@ -1,84 +1,150 @@
-"""The ``tfrec`` command: demo, claims, bench, export, serve."""
+"""The ``tfrec`` command: demo, claims, bench, export, serve.
+
+Parsing, ``--help`` and the check of model names run before TensorFlow is imported (seconds),
+so that help and usage errors answer at once.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 
+from tfrec_pkg import command_flags, model_names
+
+# benchmarks of the serving stack rather than of one model (tfrec_pkg.bench.report.SERVING_BENCHES,
+# which imports TensorFlow; tests/test_model_names.py keeps the two equal)
+SERVING_BENCHES = ("serving_fuzz",)
+
+
+def _listing(models, accepts=lambda m: True) -> str:
+    return ", ".join(model_names.names(models, accepts))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    models = model_names.declared()
+    parser = argparse.ArgumentParser(
+        prog="tfrec", description="Train, check, benchmark, export and serve the registered models.",
+        epilog=f"`tfrec COMMAND --help` for a command's flags. Registered models: {_listing(models)}.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="train and evaluate models on their planted data; one results table",
+                       description="Train and evaluate models on their planted data and print one results "
+                       "table with the Bayes-optimal reference.")
+    p.add_argument("--models", nargs="+", default=["all"], metavar="NAME",
+                   help=f"registered model names, or all (the default: {_listing(models, lambda m: m.in_demo)}); "
+                   f"registered: {_listing(models)}")
+    command_flags.add_quick(p, "small data, for a smoke run")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the shuffle (default 0)")
+    command_flags.add_verbose(p)
+    p.set_defaults(run=_demo, parser=p)
+
+    p = sub.add_parser("claims", help="run a model's paper-claim checks",
+                       description="Test each claim of the model's paper (one-sided paired t-tests over "
+                       "5 seeds); exit status 1 when one fails.")
+    p.add_argument("name", metavar="NAME",
+                   help=f"a model with claim checks: {_listing(models, lambda m: m.has_claims)}")
+    command_flags.add_quick(p, "small data: shows the checks run; results indicative only, exit status 0")
+    p.add_argument("--seed", type=int, default=0, help="first seed of the run (default 0)")
+    p.add_argument("--record", metavar="CLAIMS_MD", nargs="?", const="CLAIMS.md",
+                   help="write the results into the model's section of CLAIMS_MD (default CLAIMS.md; "
+                   "full runs only)")
+    command_flags.add_verbose(p)
+    p.set_defaults(run=_claims, parser=p)
+
+    p = sub.add_parser("bench", help="throughput / latency / memory benchmark of a model",
+                       description="Benchmark a model (training examples/s, serving and REST latency, "
+                       "peak memory) or the serving stack, and print the row.")
+    p.add_argument("name", metavar="NAME",
+                   help=f"a registered model ({_listing(models)}) or a serving benchmark "
+                   f"({', '.join(SERVING_BENCHES)})")
+    p.add_argument("--out", metavar="FILE",
+                   help="also append the row, with this command line, to FILE (e.g. BENCHMARKS.md); "
+                   "default: print only")
+    command_flags.add_quick(p, "fewer steps and calls, for a smoke run")
+    command_flags.add_verbose(p)
+    p.set_defaults(run=_bench, parser=p)
+
+    # export and serve own their flags: main() hands the rest of the line over untouched
+    sub.add_parser("export", help="export a model for TF Serving (tfrec export --help)", add_help=False)
+    sub.add_parser("serve", help="local TF-Serving-compatible REST server (tfrec serve --help)", add_help=False)
+    return parser
+
+
+def _name_error(args) -> str | None:
+    """The one-line usage error for a name the command has no model for, else None."""
+    accepts, noun = (lambda m: True), "unknown model"
+    if args.command == "demo":
+        given, valid = [n for n in args.models if n != "all"], "registered models (or all)"
+    elif args.command == "claims":
+        given, valid = [args.name], "models with claim checks"
+        accepts, noun = (lambda m: m.has_claims), "no claim checks for"
+    else:
+        given = [args.name] if args.name not in SERVING_BENCHES else []
+        valid = f"serving benchmarks: {', '.join(SERVING_BENCHES)}; registered models"
+    unknown = model_names.unknown(given, accepts)
+    if not unknown:
+        return None
+    return f"{noun} {', '.join(map(repr, unknown))}; {valid}: {_listing(model_names.registered(), accepts)}"
+
+
+def _demo(args, argv) -> int:
+    import pandas as pd
+
+    from tfrec_pkg import demo
+
+    table = demo.run(args.models, quick=args.quick, seed=args.seed)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _claims(args, argv) -> int:
+    import time
+
+    from tfrec_pkg import claims
+    from tfrec_pkg.claims import record
+
+    start = time.perf_counter()
+    results = claims.run(args.name, quick=args.quick, seed=args.seed)
+    print(claims.table(results).to_string(index=False))
+    if args.quick:  # a size at which a claim may miss for lack of data: not a verdict
+        print(claims.summary(results) + " -- indicative (quick): the verdict is "
+              f"`tfrec claims {args.name}`")
+        return 0
+    print(claims.summary(results))
+    if args.record:
+        command = f"tfrec claims {args.name}" + (f" --seed {args.seed}" if args.seed else "")
+        record.write(args.record, args.name, results, command, args.seed, time.perf_counter() - start)
+        print(f"recorded in {args.record}")
+    return 0 if all(c.held for c in results) else 1
+
+
+def _bench(args, argv) -> int:
+    from tfrec_pkg import bench
+
+    bench.main(args.name, out=args.out, quick=args.quick, command=" ".join(["tfrec", *argv]))
+    return 0
+
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="tfrec", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("demo", help="train and evaluate registered models on their planted data")
-    p.add_argument("--models", nargs="+", default=["all"], help="model names or 'all'")
-    p.add_argument("--quick", action="store_true", help="small data, for a smoke run")
-    p.add_argument("--seed", type=int, default=0)
-
-    p = sub.add_parser("claims", help="run a model's paper-claim checks")
-    p.add_argument("name")
-    p.add_argument("--quick", action="store_true",
-                   help="small data: shows the checks run; its results are indicative only")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--record", metavar="CLAIMS_MD", nargs="?", const="CLAIMS.md",
-                   help="write the results into the model's section of CLAIMS.md (full runs only)")
-
-    p = sub.add_parser("bench", help="throughput / latency / memory benchmark -> BENCHMARKS.md")
-    p.add_argument("name")
-    p.add_argument("--out", default="BENCHMARKS.md")
-    p.add_argument("--quick", action="store_true")
-
-    sub.add_parser("export", help="export a model for TF Serving (see tools/export.py --help)",
-                   add_help=False)
-    sub.add_parser("serve", help="local TF-Serving-compatible REST server", add_help=False)
-
     argv = list(sys.argv[1:] if argv is None else argv)
-    # export/serve own their flags: hand the rest of the line over untouched.
-    if argv and argv[0] in ("export", "serve"):
-        if argv[0] == "export":
-            from tfrec_pkg.export.cli import main as export_main
+    if argv and argv[0] == "export":
+        from tfrec_pkg.export.cli import main as export_main
 
-            return export_main(argv[1:])
+        return export_main(argv[1:])
+    if argv and argv[0] == "serve":
         from tfrec_pkg.serving.server import main as serve_main
 
         return serve_main(argv[1:]) or 0
-    args = parser.parse_args(argv)
-
-    if args.command == "demo":
-        import pandas as pd
-
-        from tfrec_pkg import demo
-
-        table = demo.run(args.models, quick=args.quick, seed=args.seed)
-        with pd.option_context("display.width", 200, "display.max_columns", 30):
-            print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        return 0
-    if args.command == "claims":
-        import time
-
-        from tfrec_pkg import claims
-        from tfrec_pkg.claims import record
-
-        if args.record and args.quick:
-            parser.error("--record needs a full run (drop --quick)")
-        start = time.perf_counter()
-        results = claims.run(args.name, quick=args.quick, seed=args.seed)
-        print(claims.table(results).to_string(index=False))
-        if args.quick:  # a size at which a claim may miss for lack of data: not a verdict
-            print(claims.summary(results) + " -- indicative (quick): the verdict is "
-                  f"`tfrec claims {args.name}`")
-            return 0
-        print(claims.summary(results))
-        if args.record:
-            command = f"tfrec claims {args.name}" + (f" --seed {args.seed}" if args.seed else "")
-            record.write(args.record, args.name, results, command, args.seed, time.perf_counter() - start)
-            print(f"recorded in {args.record}")
-        return 0 if all(c.held for c in results) else 1
-    if args.command == "bench":
-        from tfrec_pkg import bench
-
-        bench.main(args.name, out=args.out, quick=args.quick, command=" ".join(["tfrec"] + argv))
-        return 0
-    return 2
+    args = build_parser().parse_args(argv)
+    if args.command == "claims" and args.record and args.quick:
+        args.parser.error(f"--record needs a full run (drop --quick, and unset {command_flags.QUICK_ENV})")
+    if model_names.plugins_installed():  # their names are known once imported: TensorFlow loads first
+        command_flags.load_tensorflow(args)
+    problem = _name_error(args)
+    if problem:
+        args.parser.exit(2, f"{args.parser.prog}: error: {problem}\n")
+    command_flags.load_tensorflow(args)
+    return args.run(args, argv)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,13 @@
 #!/usr/bin/env python
-"""Benchmark a registered model and append the result to BENCHMARKS.md.
+"""`tfrec bench` as a script: benchmark a registered model (or a serving benchmark) and print the
+row; `--out BENCHMARKS.md` also appends it there.
 
     python tools/bench.py base_model [--out BENCHMARKS.md] [--quick]
 """
-import argparse
 import sys
 
 import tfrec_pkg  # noqa: F401  (sets the Keras-2 environment before TensorFlow loads)
-from tfrec_pkg import bench
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name")
-    parser.add_argument("--out", default="BENCHMARKS.md")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    bench.main(args.name, out=args.out, quick=args.quick,
-               command="python tools/bench.py " + " ".join(sys.argv[1:] if argv is None else argv))
-
+from tfrec_pkg.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["bench", *sys.argv[1:]]))

@@ -1,4 +1,4 @@
-"""Benchmarks -> BENCHMARKS.md (``tfrec bench NAME``, ``tools/bench.py NAME``).
+"""Benchmarks: ``tfrec bench NAME`` prints a row; ``--out BENCHMARKS.md`` appends it there.
 
 * :mod:`~tfrec_pkg.bench.report`: the row every registered model gets (training, serving,
   REST, memory, matmul FLOP/s of this machine) plus the model's ``bench`` hook;

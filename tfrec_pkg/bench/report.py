@@ -2,7 +2,8 @@
 (batch 1 and 256), REST round-trip latency on the local server vs the in-process signature
 (batch 1 and 100), peak RSS, the machine's float32 matmul FLOP/s measured in the same run (so
 speed can be read as a ratio to what this machine can do at all), and the model's own extra
-numbers (its registered ``bench`` hook). Appends the row to BENCHMARKS.md.
+numbers (its registered ``bench`` hook). Prints the row; appends it to the file named by
+``--out`` (BENCHMARKS.md for a recorded run).
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def append_markdown(row: dict, path: str, command: str) -> None:
     new = not os.path.exists(path)
     with open(path, "a") as f:
         if new:
-            f.write("# Benchmarks\n\nRows appended by `tools/bench.py` / `tfrec bench NAME`. "
+            f.write("# Benchmarks\n\nRows appended by `tfrec bench NAME --out BENCHMARKS.md`. "
                     "Speeds are noisy on shared machines: compare ratios taken in one run "
                     "(e.g. examples/s per measured matmul GFLOP/s).\n")
         f.write(f"\n{header}\n|" + "---|" * (3 + len(row)) + f"\n{line}\n")
@@ -66,7 +67,7 @@ def append_markdown(row: dict, path: str, command: str) -> None:
 SERVING_BENCHES = {"serving_fuzz": "tfrec_pkg.bench.serving_fuzz:measure"}
 
 
-def main(name: str, out: str = "BENCHMARKS.md", quick: bool = False, command: str = "") -> dict:
+def main(name: str, out: str | None = None, quick: bool = False, command: str = "") -> dict:
     if name in SERVING_BENCHES:
         import importlib
 
@@ -76,6 +77,7 @@ def main(name: str, out: str = "BENCHMARKS.md", quick: bool = False, command: st
         row = measure(name, quick=quick)
     for k, v in row.items():
         print(f"{k:>42}: {v}")
-    append_markdown(row, out, command or f"tfrec bench {name}")
-    print(f"appended to {out}")
+    if out:
+        append_markdown(row, out, command or f"tfrec bench {name} --out {out}")
+        print(f"appended to {out}")
     return row

@@ -1,11 +1,12 @@
-"""``tools/export.py`` / ``tfrec export``: trained weights (or a quick synthetic training run)
+"""``tfrec export`` / ``tools/export.py``: trained weights (or a quick synthetic training run)
 -> versioned SavedModel for TF Serving (+ ONNX).
 
-    python tools/export.py --model base_model --train-synthetic --epochs 2 --out saved_models/base_model
-    python tools/export.py --model base_model --weights runs/base_model --out saved_models/base_model --onnx
+    tfrec export --model base_model --train-synthetic --epochs 2 --out saved_models/base_model
+    tfrec export --model base_model --weights runs/base_model --out saved_models/base_model --onnx
 
 ``--weights`` is a trained-model directory written by ``model.save_trained(dir)``
-(``model.json`` + TF checkpoint ``weights/ckpt``). Exit status 1 with a one-line reason on failure.
+(``model.json`` + TF checkpoint ``weights/ckpt``). Exit status 1 with a one-line reason on failure,
+2 for a usage error (an unknown model name among them, answered before TensorFlow loads).
 """
 from __future__ import annotations
 
@@ -13,19 +14,23 @@ import argparse
 import os
 import sys
 
+from tfrec_pkg import command_flags, model_names
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="tools/export.py", description=__doc__,
+
+def build_parser(prog: str = "tfrec export"):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.replace("tfrec export", prog),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--model", required=True, metavar="NAME",
+                   help=f"registered model: {', '.join(model_names.names(model_names.declared()))}")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--weights", help="trained-model directory (model.save_trained)")
     src.add_argument("--train-synthetic", action="store_true", help="train on the model's planted data first")
     p.add_argument("--epochs", type=int, default=None, help="with --train-synthetic")
-    p.add_argument("--quick", action="store_true", help="with --train-synthetic: small data")
+    command_flags.add_quick(p, "with --train-synthetic: small data")
     p.add_argument("--out", required=True, help="base directory: versions go to OUT/<version>/")
     p.add_argument("--version", type=int, default=None, help="default: next integer")
     p.add_argument("--onnx", action="store_true", help="also write OUT/<version>.onnx (serving_indices)")
+    command_flags.add_verbose(p)
     return p
 
 
@@ -49,8 +54,13 @@ def _load_model(args):
     return model
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str = "tfrec export") -> int:
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if model_names.unknown([args.model]):
+        parser.exit(2, f"{prog}: error: unknown model {args.model!r}; registered models: "
+                    f"{', '.join(model_names.names(model_names.registered()))}\n")
+    command_flags.load_tensorflow(args)
     try:
         from tfrec_pkg import export
         from tfrec_pkg.export.saved_model import signature_summary

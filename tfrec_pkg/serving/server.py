@@ -42,6 +42,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from tfrec_pkg import command_flags
+
+from . import base_path
 from .errors import InvalidArgument, ServingError
 from .repository import ModelConfig, ModelRepository, load_model_config_file, valid_name
 from .rest_request import batch_size, parse_json_body, parse_predict_request, signature_name_of
@@ -281,6 +284,7 @@ def build_parser(prog: str = "tfrec serve") -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug", "trace"],
                    help="uvicorn log level (default warning)")
+    command_flags.add_verbose(p)
     return p
 
 
@@ -330,8 +334,14 @@ def main(argv: list[str] | None = None, prog: str = "tfrec serve") -> int:
     args = parser.parse_args(argv)
     configs = _model_configs(args, parser)
     for c in configs:
-        if not os.path.isdir(c.base_path):
-            print(f"warning: base path {c.base_path} of model {c.name} does not exist (yet)", file=sys.stderr)
+        try:
+            warning = base_path.check(c.name, c.base_path)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+    command_flags.load_tensorflow(args)
 
     import uvicorn
 

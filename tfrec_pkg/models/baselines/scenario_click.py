@@ -179,9 +179,13 @@ class ScenarioDCNV2(ScenarioClickModel):
         return self.deep(x, training)
 
 
-for _name, _model, _what in (("scenario_base_model", ScenarioBaseModel, "embedding & MLP"), ("scenario_din", ScenarioDIN, "DIN"),
-                             ("scenario_wide_deep", ScenarioWideDeep, "Wide&Deep"),
-                             ("scenario_dcn_v2", ScenarioDCNV2, "DCN-V2")):
-    registry.register(_name, _model, ScenarioClickConfig, planted_data, protocol="pointwise", in_demo=False,
-                      description=f"{_what} on MuSENet's scenario rows (MuSENet's Table 2 baseline)")
-
+# one call per model, with literal names: tfrec_pkg/model_names.py reads them without importing TensorFlow
+_DESCRIPTION = "{} on MuSENet's scenario rows (MuSENet's Table 2 baseline)"
+registry.register("scenario_base_model", ScenarioBaseModel, ScenarioClickConfig, planted_data, protocol="pointwise",
+                  in_demo=False, description=_DESCRIPTION.format("embedding & MLP"))
+registry.register("scenario_din", ScenarioDIN, ScenarioClickConfig, planted_data, protocol="pointwise",
+                  in_demo=False, description=_DESCRIPTION.format("DIN"))
+registry.register("scenario_wide_deep", ScenarioWideDeep, ScenarioClickConfig, planted_data, protocol="pointwise",
+                  in_demo=False, description=_DESCRIPTION.format("Wide&Deep"))
+registry.register("scenario_dcn_v2", ScenarioDCNV2, ScenarioClickConfig, planted_data, protocol="pointwise",
+                  in_demo=False, description=_DESCRIPTION.format("DCN-V2"))
