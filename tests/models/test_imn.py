@@ -1,0 +1,172 @@
+"""IMN-Net's training and evaluation mechanics (tfrec_pkg/models/imn.py) on a tiny planted
+resource-limited stream: which memory rows a step writes, time order across t-batches, the
+per-epoch reset, one optimiser step per window, the resource state moving on purchases only,
+every variant training with finite losses, and the time-ordered full-ranking evaluation."""
+import numpy as np
+import pytest
+
+import tfrec_pkg  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+import tensorflow as tf
+
+from tfrec_pkg.data.synthetic.resource_limited import resource_limited
+from tfrec_pkg.data.tbatch_windows import WindowedStream
+from tfrec_pkg.models.imn import VARIANTS, IMNConfig, IMNNet, evaluate_stream
+
+TINY = dict(hidden_dim=6, user_dim=5, item_dim=4, num_samples=6)
+
+
+@pytest.fixture(scope="module")
+def stream():
+    return WindowedStream.from_stream(resource_limited(num_users=15, num_items=30, num_events=800, seed=1),
+                                      parts=40)
+
+
+def build(stream, seed=0, **changes):
+    tf.keras.utils.set_random_seed(seed)
+    model = IMNNet(IMNConfig(**(TINY | changes)), stream.vocab, num_features=stream.num_features)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
+    return model
+
+
+def randomise_states(model, rng):
+    for table in (model.user_state, model.limited_state, model.item_state):
+        table.assign(rng.uniform(0.0, 1.0, table.shape).astype(np.float32))
+
+
+def windows(stream, order="tbatch", splits=("train",)):
+    return [{k: tf.constant(v) for k, v in w.items()} for w in stream.dataset(splits, order=order).as_numpy_iterator()]
+
+
+def steps_of(window):
+    splits = window["row_splits"].numpy()
+    return [{k: v[lo:hi] for k, v in window.items() if k != "row_splits"} for lo, hi in zip(splits[:-1], splits[1:])]
+
+
+def changed_rows(before, after):
+    return set(np.flatnonzero(np.any(np.asarray(before) != np.asarray(after), axis=-1)).tolist())
+
+
+def test_a_step_writes_only_its_users_and_items(stream):
+    model = build(stream)
+    randomise_states(model, np.random.default_rng(0))
+    tables = model._tables()
+    window = next(w for w in windows(stream) if len(w["row_splits"]) > 2)
+    step = steps_of(window)[0]
+    new, _, _, _ = model.process_step(tables, step)
+    users, items = set(step["user"].numpy().tolist()), set(step["item"].numpy().tolist())
+    assert changed_rows(tables[0], new[0]) == users                  # h^g
+    assert changed_rows(tables[2], new[2]) == items                  # h_i
+    assert changed_rows(tables[3][:, None], new[3][:, None]) <= users  # last item
+    np.testing.assert_array_equal(new[3].numpy()[step["user"].numpy()], step["item"].numpy())
+
+
+def test_a_training_window_writes_only_its_rows_and_takes_one_optimiser_step(stream):
+    model = build(stream)
+    randomise_states(model, np.random.default_rng(1))
+    before = [t.numpy() for t in model._tables()]
+    weights = [w.numpy() for w in model.trainable_variables]
+    window = windows(stream)[3]
+    model.train_step(window)
+    assert int(model.optimizer.iterations) == 1
+    assert changed_rows(before[0], model.user_state) <= set(window["user"].numpy().tolist())
+    assert changed_rows(before[2], model.item_state) == set(window["item"].numpy().tolist())
+    assert any(np.any(w != v.numpy()) for w, v in zip(weights, model.trainable_variables))
+
+
+def test_states_are_carried_in_time_order_across_t_batches(stream):
+    """A window equals its t-batches run one after the other on the tables the previous one
+    wrote, and a later t-batch sees the earlier update (running it on the window's starting
+    tables gives another state)."""
+    model = build(stream)
+    randomise_states(model, np.random.default_rng(2))
+    window = next(w for w in windows(stream) if len(w["row_splits"]) > 3)
+    start = model._tables()
+    tables = start
+    for step in steps_of(window):
+        tables = model.process_step(tables, step)[0]
+    model.run_window(window, learn=False, rank=False)
+    for got, want in zip(model._tables(), tables):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)
+    steps = steps_of(window)
+    first_users = set(steps[0]["user"].numpy().tolist())
+    later = next(s for s in steps[1:] if first_users & set(s["user"].numpy().tolist()))
+    after_first = model.process_step(start, steps[0])[0]
+    fresh = model.process_step(start, later)[0][0].numpy()
+    carried = model.process_step(after_first, later)[0][0].numpy()
+    user = sorted(first_users & set(later["user"].numpy().tolist()))[0]
+    assert np.abs(fresh[user] - carried[user]).max() > 1e-4
+
+
+def test_reset_states_restores_the_initial_memory(stream):
+    model = build(stream)
+    model.fit(stream.dataset("train"), epochs=1, verbose=0)
+    assert np.abs(model.user_state.numpy()).sum() > 0
+    model.reset_states()
+    for table in (model.user_state, model.limited_state, model.item_state, model.last_item):
+        assert not np.any(table.numpy())
+
+
+def test_fit_takes_one_optimiser_step_per_window_and_resets_every_epoch(stream):
+    model = build(stream)
+    resets = []
+    original = model.reset_states
+    model.reset_states = lambda: (resets.append(1), original())[1]
+    data = stream.dataset("train")
+    model.fit(data, epochs=2, verbose=0)
+    assert int(model.optimizer.iterations) == 2 * len(stream.window_steps(("train",)))
+    assert len(resets) == 2
+
+
+def test_the_resource_state_moves_on_purchases_only(stream):
+    model = build(stream)
+    randomise_states(model, np.random.default_rng(3))
+    tables = model._tables()
+    for window in windows(stream)[:10]:
+        for step in steps_of(window):
+            new = model.process_step(tables, step)[0]
+            bought = step["user"].numpy()[step["is_purchase"].numpy() > 0]
+            assert changed_rows(tables[1], new[1]) == set(bought.tolist())
+            tables = new
+    assert stream.columns["is_purchase"][stream.split == "train"].sum() > 0
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_trains_a_tiny_epoch_with_finite_losses(stream, variant):
+    model = build(stream, variant=variant)
+    history = model.fit(stream.dataset("train"), validation_data=stream.dataset("val", order="time"), epochs=1,
+                        verbose=0).history
+    for name, values in history.items():
+        assert np.all(np.isfinite(values)), (name, values)
+    use_resource, use_nce, use_embedding = VARIANTS[variant]
+    assert (model.resource is not None) == use_resource and (model.mi_score is not None) == use_nce
+    assert (history["nce"][0] > 0) == use_nce and (history["prediction"][0] > 0) == use_embedding
+    assert 0.0 <= history["val_mrr"][0] <= 1.0
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_evaluation_ranks_every_test_interaction_and_trains_only_online(stream, online):
+    model = build(stream, online_eval=online)
+    model.fit(stream.dataset("train"), epochs=1, verbose=0)
+    steps = int(model.optimizer.iterations)
+    result = evaluate_stream(model, stream, "test")
+    for name in ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr"):
+        assert 0.0 <= result[name] <= 1.0
+    assert result["recall@10"] <= result["recall@20"] and result["ndcg@10"] <= result["ndcg@20"]
+    assert result["n"] == int(np.sum(stream.split == "test")) and result["online_eval"] is online
+    assert model.rank_metrics[-1].count.numpy() == result["n"]
+    test_windows = len(stream.window_steps(("test",), order="time"))
+    assert int(model.optimizer.iterations) == steps + (test_windows if online else 0)
+
+
+def test_target_ranks_match_a_full_score_matrix(stream):
+    """The blocked, self-tie-safe ranks equal the pessimistic rank in one [B, items] matrix."""
+    model = build(stream)
+    randomise_states(model, np.random.default_rng(4))
+    tables = model._tables()
+    step = steps_of(windows(stream, "time", ("test",))[0])[0]
+    present = model.present(tables, step["user"], step["user_delta"], step["user_since_purchase"])
+    items = tf.range(2, model.num_items, dtype=tf.int64)
+    scores = model.candidate_scores(present, tables[2], items).numpy()
+    target = scores[np.arange(len(scores)), step["item"].numpy() - 2]
+    want = (scores >= target[:, None]).sum(-1)
+    np.testing.assert_array_equal(model.target_ranks(present, tables[2], step["item"]).numpy(), want)

@@ -1,0 +1,124 @@
+"""An interaction stream as the tf.data pipeline IMN-Net (and JODIE) train and evaluate on:
+one element per time window, its interactions grouped into steps that can run in parallel.
+
+* Windows: JODIE's (:func:`tfrec_pkg.data.tbatch.jodie_windows`, time span / 500 over the
+  whole stream); the training step accumulates the losses of a window and takes one optimiser
+  step, so a window is one Keras step.
+* Training steps are t-batches (:func:`tfrec_pkg.data.tbatch.tbatches`, restarted per window):
+  no user or item twice in a step, every entity's interactions in time order.
+* Evaluation steps (``order="time"``) are runs of *consecutive* interactions in which no user
+  or item repeats (at most ``max_step`` rows). t-batches would rank an interaction against
+  item states that later interactions (in an earlier t-batch) already moved: a leak from the
+  future. Consecutive runs only ever rank against states as of the run's start.
+
+An element is a dict of flat per-interaction tensors in processing order -- ``user``, ``item``
+(vocabulary indices), the standardised deltas :data:`~tfrec_pkg.data.interactions.DELTAS`,
+``is_purchase`` (float 0/1), ``features`` ``[n, F]`` -- and ``row_splits`` ``[steps + 1]``: step
+s is rows ``row_splits[s]:row_splits[s + 1]`` (a ragged batch without padding).
+
+Ids: one vocabulary per entity over the *whole* stream (JODIE's memory has a row per user and
+item that ever appears): a user or item first seen after training still gets its own dynamic
+state from its interactions. Only ids are read from later splits, never their order or labels.
+Deltas are standardised with training statistics only (:func:`~tfrec_pkg.data.interactions.standardise`).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tfrec_pkg.data.interactions import DELTAS, PURCHASE, SPLIT, InteractionStream, standardise, time_deltas
+from tfrec_pkg.data.tbatch import JODIE_WINDOWS, jodie_windows, tbatches
+from tfrec_pkg.data.vocab import Vocabulary
+
+ORDERS = ("tbatch", "time")
+EVAL_STEP = 256  # rows per evaluation step at most (bounds the [step, items] score block)
+
+
+@dataclasses.dataclass
+class WindowedStream:
+    """The stream in index space (module docstring). Build it with :meth:`from_stream`."""
+
+    columns: dict          # name -> numpy array, one entry per interaction, in time order
+    split: np.ndarray      # "train" | "val" | "test" per interaction
+    windows: np.ndarray    # JODIE window id per interaction
+    vocab: dict            # {"user": Vocabulary, "item": Vocabulary}
+    delta_stats: dict      # {delta: (mean, std)} of the training rows
+
+    @classmethod
+    def from_stream(cls, stream: InteractionStream, ratios=SPLIT, parts: int = JODIE_WINDOWS):
+        frame = stream.frame
+        split = stream.split_of(ratios)
+        vocab = {"user": Vocabulary.fit(frame["user_id"], "int64"), "item": Vocabulary.fit(frame["item_id"], "int64")}
+        deltas, stats = standardise(time_deltas(stream), split == "train")
+        columns = {"user": vocab["user"].lookup(frame["user_id"].to_numpy()),
+                   "item": vocab["item"].lookup(frame["item_id"].to_numpy()),
+                   **{name: deltas[name].to_numpy(np.float32) for name in DELTAS},
+                   "is_purchase": (frame["action"].to_numpy() == PURCHASE).astype(np.float32),
+                   "features": stream.features.astype(np.float32)}
+        times = frame["timestamp"]
+        seconds = (times - times.min()).dt.total_seconds() if hasattr(times, "dt") else times
+        return cls(columns, split, jodie_windows(np.asarray(seconds, np.float64), parts), vocab, stats)
+
+    @property
+    def num_features(self) -> int:
+        return self.columns["features"].shape[1]
+
+    def window_steps(self, splits=("train",), order: str = "tbatch", max_step: int = EVAL_STEP):
+        """[(rows in processing order, row_splits)] per window of the rows in ``splits``."""
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        rows = np.flatnonzero(np.isin(self.split, splits))
+        if len(rows) == 0:
+            return []
+        users, items, windows = self.columns["user"][rows], self.columns["item"][rows], self.windows[rows]
+        if order == "tbatch":
+            local = list(tbatches(users, items, windows))
+            steps = [rows[s] for s in local]
+            step_window = [windows[s[0]] for s in local]
+        else:
+            bounds = consecutive_runs(users, items, windows, max_step)
+            steps = [rows[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+            step_window = windows[bounds[:-1]].tolist()
+        out, current = [], []
+        for k, step in enumerate(steps):
+            current.append(step)
+            if k + 1 == len(steps) or step_window[k + 1] != step_window[k]:
+                sizes = np.array([len(s) for s in current])
+                out.append((np.concatenate(current), np.r_[0, np.cumsum(sizes)].astype(np.int64)))
+                current = []
+        return out
+
+    def dataset(self, splits=("train",), order: str = "tbatch", max_step: int = EVAL_STEP) -> tf.data.Dataset:
+        """One element per window (module docstring); its cardinality is known, so Keras
+        progress bars show it."""
+        if isinstance(splits, str):
+            splits = (splits,)
+        windows = self.window_steps(splits, order, max_step)
+        names = ("user", "item", *DELTAS, "is_purchase")
+
+        def elements():
+            for rows, row_splits in windows:
+                element = {name: self.columns[name][rows] for name in names}
+                yield element | {"features": self.columns["features"][rows], "row_splits": row_splits}
+
+        spec = {name: tf.TensorSpec([None], tf.int64 if name in ("user", "item") else tf.float32) for name in names}
+        spec |= {"features": tf.TensorSpec([None, self.num_features], tf.float32),
+                 "row_splits": tf.TensorSpec([None], tf.int64)}
+        data = tf.data.Dataset.from_generator(elements, output_signature=spec)
+        return data.apply(tf.data.experimental.assert_cardinality(len(windows))).prefetch(2)
+
+
+def consecutive_runs(users, items, segments, max_step: int) -> np.ndarray:
+    """Boundaries ``[0, ..., n]`` of runs of consecutive rows that hold no user or item twice,
+    stay inside one segment and have at most ``max_step`` rows (greedy, in time order)."""
+    bounds, seen_users, seen_items, start = [0], set(), set(), 0
+    for j, (u, i) in enumerate(zip(users.tolist(), items.tolist())):
+        if (u in seen_users or i in seen_items or j - start >= max_step or segments[j] != segments[start]):
+            bounds.append(j)
+            seen_users, seen_items, start = set(), set(), j
+        seen_users.add(u)
+        seen_items.add(i)
+    bounds.append(len(users))
+    return np.asarray(bounds if len(users) else [0], dtype=np.int64)

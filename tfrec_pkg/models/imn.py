@@ -1,0 +1,360 @@
+"""IMN-Net -- interest-behaviour multiplicative network for resource-limited recommendation (Wu
+et al.; ../shared/papers/imn_net_resource_limited.txt), trained as JODIE (Kumar et al., KDD'19),
+whose t-batch algorithm the paper follows (Sec. 5.2).
+
+Memory. The dynamic states live in non-trainable tables with one row per user and item
+(:class:`~tfrec_pkg.data.tbatch_windows.WindowedStream` vocabularies; row 0 = padding, 1 = OOV):
+the general user state h^g_u, the resource-limited state h^l_u, the item state h_i (width
+``hidden_dim``, 128 in Sec. 5.2) and each user's last item (for Eqs. 11 and 15). The forward pass
+reads them, the training step writes them. Static embeddings u_bar, i_bar are trainable
+compressions of the one-hot ids to ``user_dim`` / ``item_dim`` = 128 (Sec. 5.5).
+
+One step (:meth:`IMNNet.process_step`) on a t-batch (no user or item twice), all from the states
+before the step:
+
+    h^g(t+D) = (1 + W_t D_u) h^g          h^l(t+D) = (1 + W_t D_p) h^l         Eqs. (7)-(10)
+    j~ = W_1 f(h^g(t+D), h^l(t+D)) + W_2 u_bar + W_3 h_prev + W_4 i_bar_prev     Eq. (11)
+    h^g', h_i' = MRRNN(h^g, h_i, D_u, D_i, v)                                  Eqs. (1)-(2)
+    h^l' = RL(h^l, h^g', h_i', u_bar, i_bar, D_p, v) on purchases, else h^l      Eq. (6)
+    c_t = [f(.), u_bar, h_prev, i_bar_prev]; pn_x from (h^g', h_i', i_bar) and N-1 negatives
+    loss = lambda_m ||j~ - i_bar|| + lambda_n NCE + lambda_U ||h^g' - h^g|| + lambda_I ||h_i' - h_i||
+                                                                         Eqs. (15)-(22)
+
+then the new states are scattered back. f is h^g + h^l (Sec. 4.3), h^g alone without the
+resource branch.
+
+Training (JODIE's code). A Keras step is one time window (time span / 500): the t-batches of the
+window run in order, each reading the states the previous one wrote, their losses (each a
+t-batch mean, summed over the window, as JODIE's ``loss +=``) give one optimiser step, and
+gradients flow through the state updates inside the window only: the tables are read at the
+window's start (non-trainable variables: no gradient into earlier windows) and written at its
+end, i.e. the states are detached per window (truncated back-propagation). ``fit`` resets the
+memory at each epoch's start (:class:`ResetStatesAtEpochStart`), and Keras' validation then
+carries the states on through the validation interactions in time order.
+
+Evaluation (``test_step``, :func:`evaluate_stream`) walks interactions in time order in runs of
+consecutive interactions without a repeated user or item: each interaction's true item is
+ranked over all items with the joint discriminator of Eqs. (23)-(24), in blocks of items, then
+the states take the interaction. ``online_eval=True`` also trains during evaluation (JODIE
+does; one optimiser step per window, the ranks are taken before the window's step).
+
+Readings (beyond those of the layers, :mod:`tfrec_pkg.layers.mrrnn`,
+:mod:`tfrec_pkg.layers.mutual_information`):
+
+* Variants (Tables 3-4): ``imn_net``; ``imn_net_star`` (IMN-Net*: no resource branch, f =
+  h^g); ``imn_mse`` (Eq. 25: no NCE); ``imn_nce`` (Eq. 26: no L_MSE); ``jodie`` (no resource
+  branch, no NCE: JODIE's embedding loss with its two drift terms). A variant without the NCE
+  ranks by the distance alone; ``imn_nce`` by f_1 alone (Eqs. 27-28).
+* Ranking by f_1 needs x_i for every candidate i; Eq. (17)'s negative form is taken, with the
+  user block from the present: x_i = [h^g_u(t+D), h_i(t), i_bar_i]. The printed user block
+  h^g_u(t+1) is the state after the interaction that is to be predicted (unknown at ranking
+  time). The user block is the same for all candidates of a row.
+* Initial states are zero (the paper gives none; JODIE learns one shared initial vector); a
+  user's "previous item" before its first interaction is the padding row (zero state, a
+  trainable static embedding).
+* Negatives (N - 1 = 127 per interaction, Sec. 5.5) are drawn uniformly from the known items
+  (never padding or OOV), their states read from the memory as of the step's start.
+* Model selection: validation MRR (``val_mrr``, over all items).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tfrec_pkg.config import Config
+from tfrec_pkg.data.interactions import DELTAS
+from tfrec_pkg.features import NUM_RESERVED, FeatureSpec
+from tfrec_pkg.layers.mrrnn import (ItemEmbeddingPredictor, MRRNNCell, ResourceLimitedCell, TimeProjection,
+                                    combine_user_states)
+from tfrec_pkg.layers.mutual_information import (NUM_SAMPLES, LogBilinearScore, drift_penalty,
+                                                 embedding_prediction_loss, fusion_score, history_context,
+                                                 imn_loss, interaction_vectors, nce_loss, sample_negative_items)
+from tfrec_pkg.models.recmodel import RecModel
+
+__all__ = ["IMNNet", "IMNConfig", "ResetStatesAtEpochStart", "evaluate_stream"]
+
+# variant -> (use_resource, use_nce, use_embedding_loss)
+VARIANTS = {"imn_net": (True, True, True), "imn_net_star": (False, True, True), "imn_mse": (True, False, True),
+            "imn_nce": (True, True, False), "jodie": (False, False, True)}
+RANK_KS = (10, 20)
+_ITEM_BLOCK = 4096  # candidate items scored at a time when ranking
+
+
+@dataclasses.dataclass
+class IMNConfig(Config):
+    variant: str = "imn_net"
+    hidden_dim: int = 128          # dynamic states (Sec. 5.2)
+    user_dim: int = 128            # static embeddings, compressed one-hot ids (Sec. 5.5)
+    item_dim: int = 128
+    num_samples: int = NUM_SAMPLES  # N of Eq. (21): 1 positive + N - 1 negatives
+    lambda_m: float = 1.0          # Eq. (22); the paper gives no values
+    lambda_n: float = 1.0
+    lambda_u: float = 1.0
+    lambda_i: float = 1.0
+    alpha_m: float = 0.9           # Eq. (23), CZB's values (Tmall: 0.75, 0.25)
+    alpha_n: float = 0.1
+    log_f1: bool = True            # Eq. (23) with log f_1 (module docstring); False: f_1 as printed
+    windows: int = 500             # JODIE: t-batch windows of time span / 500
+    online_eval: bool = False      # keep training during evaluation (JODIE does)
+    learning_rate: float = 1e-3
+    epochs: int = 50               # upper bound; early stopping on validation MRR
+    seed: int = 0                  # the negatives' generator
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {self.variant!r}")
+        self.check_positive_ints("hidden_dim", "user_dim", "item_dim", "windows", "epochs")
+        if self.num_samples < 2:
+            raise ValueError(f"num_samples must be >= 2 (one positive, a negative), got {self.num_samples!r}")
+
+    @property
+    def use_resource(self) -> bool:
+        return VARIANTS[self.variant][0]
+
+    @property
+    def use_nce(self) -> bool:
+        return VARIANTS[self.variant][1]
+
+    @property
+    def use_embedding_loss(self) -> bool:
+        return VARIANTS[self.variant][2]
+
+
+class IMNNet(RecModel):
+    config_class = IMNConfig
+    loss_names = ("prediction", "nce", "user_drift", "item_drift")
+    early_stopping_monitor = "val_mrr"
+
+    def __init__(self, config: IMNConfig | None = None, vocab=None, num_features: int = 0, name=None):
+        config = config or IMNConfig()
+        super().__init__(config, vocab or {}, name=name or config.variant)
+        c, self.num_features = config, int(num_features)
+        self.num_users, self.num_items = self.vocab["user"].size, self.vocab["item"].size
+        if self.num_items - NUM_RESERVED < 2:
+            raise ValueError(f"IMN-Net needs at least 2 items, got {self.num_items - NUM_RESERVED}")
+        table = lambda rows, name: tf.Variable(tf.zeros([rows, c.hidden_dim]), trainable=False, name=name)  # noqa: E731
+        self.user_state = table(self.num_users, "user_state")          # h^g_u
+        self.limited_state = table(self.num_users, "limited_state")    # h^l_u
+        self.item_state = table(self.num_items, "item_state")          # h_i
+        self.last_item = tf.Variable(tf.zeros([self.num_users], tf.int64), trainable=False, name="last_item")
+        self.user_static = tf.keras.layers.Embedding(self.num_users, c.user_dim, name="user_static")   # u_bar
+        self.item_static = tf.keras.layers.Embedding(self.num_items, c.item_dim, name="item_static")   # i_bar
+        self.mrrnn = MRRNNCell(c.hidden_dim, name="mrrnn")
+        self.resource = ResourceLimitedCell(c.hidden_dim, name="resource") if c.use_resource else None
+        self.projection = TimeProjection(name="time_projection")       # one W_t for Eqs. (7), (9)
+        self.combine = "add" if c.use_resource else "general"
+        self.predictor = ItemEmbeddingPredictor(c.item_dim, combine=self.combine, name="predictor")
+        self.mi_score = LogBilinearScore(name="mi_score") if c.use_nce else None
+        self.negative_rng = tf.random.Generator.from_seed(c.seed)
+        self.rank_metrics = [tf.keras.metrics.Mean(name=f"{m}@{k}") for m in ("recall", "ndcg") for k in RANK_KS]
+        self.rank_metrics.append(tf.keras.metrics.Mean(name="mrr"))
+        self.process_step(self._tables(), self._empty_step())  # build every weight now (BackupAndRestore)
+
+    @property
+    def feature_spec(self) -> list[FeatureSpec]:
+        return [FeatureSpec("user_id", "int64", vocabulary="user"), FeatureSpec("item_id", "int64", vocabulary="item"),
+                FeatureSpec("user_delta", "float32"), FeatureSpec("user_since_purchase", "float32")]
+
+    def get_config(self):
+        return super().get_config() | {"num_features": self.num_features}
+
+    # --- memory ----------------------------------------------------------------------------
+    def reset_states(self):
+        """Every user and item back to the initial (zero) state, no previous item."""
+        for table in (self.user_state, self.limited_state, self.item_state, self.last_item):
+            table.assign(tf.zeros_like(table))
+
+    def _tables(self):
+        return (self.user_state.read_value(), self.limited_state.read_value(), self.item_state.read_value(),
+                self.last_item.read_value())
+
+    def _store(self, tables):
+        for table, value in zip((self.user_state, self.limited_state, self.item_state, self.last_item), tables):
+            table.assign(value)
+
+    def _empty_step(self):
+        step = {name: tf.zeros([0]) for name in DELTAS + ("is_purchase",)}
+        return step | {"user": tf.zeros([0], tf.int64), "item": tf.zeros([0], tf.int64),
+                       "features": tf.zeros([0, self.num_features])}
+
+    # --- one step --------------------------------------------------------------------------
+    def present(self, tables, users, user_delta, since_purchase):
+        """What is known of each user now: projected states, j~ (Eq. 11) and c_t (Eq. 15)."""
+        users_t, limited_t, items_t, last_t = tables
+        prev = tf.gather(last_t, users)
+        u_bar, prev_state, prev_bar = self.user_static(users), tf.gather(items_t, prev), self.item_static(prev)
+        general = self.projection(tf.gather(users_t, users), user_delta)                    # Eqs. (7)-(8)
+        limited = tf.gather(limited_t, users)
+        limited = self.projection(limited, since_purchase) if self.resource else tf.zeros_like(limited)  # Eqs. (9)-(10)
+        j_hat = self.predictor(general, limited, u_bar, prev_state, prev_bar)                # Eq. (11)
+        context = history_context(combine_user_states(general, limited, self.combine), u_bar, prev_state,
+                                  prev_bar)                                                  # Eq. (15)
+        return general, j_hat, context
+
+    def process_step(self, tables, step):
+        """One t-batch: (new tables, per-row loss terms, the step's Eq. (22) loss, present)."""
+        users_t, limited_t, items_t, last_t = tables
+        u, i = step["user"], step["item"]
+        du, di, dp, v = step["user_delta"], step["item_delta"], step["user_since_purchase"], step["features"]
+        v = v if self.num_features else None
+        general, j_hat, context = self.present(tables, u, du, dp)
+        h_u, h_l, h_i = tf.gather(users_t, u), tf.gather(limited_t, u), tf.gather(items_t, i)
+        u_bar, i_bar = self.user_static(u), self.item_static(i)
+        new_u, new_i = self.mrrnn(h_u, h_i, du, di, v)                                       # Eqs. (1)-(2)
+        new_l = (self.resource(h_l, new_u, new_i, u_bar, i_bar, dp, step["is_purchase"], v)  # Eq. (6)
+                 if self.resource else h_l)
+        c = self.config
+        zeros = tf.zeros_like(du)
+        terms = {"prediction": embedding_prediction_loss(j_hat, i_bar) if c.use_embedding_loss else zeros,  # Eq. (20)
+                 "nce": self._nce(context, new_u, new_i, i_bar, items_t) if c.use_nce else zeros,         # Eq. (21)
+                 "user_drift": drift_penalty(new_u, h_u), "item_drift": drift_penalty(new_i, h_i)}        # Eq. (22)
+        loss = imn_loss(terms["prediction"], terms["nce"], terms["user_drift"], terms["item_drift"],
+                        c.lambda_m * c.use_embedding_loss, c.lambda_n * c.use_nce, c.lambda_u, c.lambda_i)
+        loss = tf.where(tf.size(u) > 0, loss, 0.0)   # the mean of an empty step is NaN
+        rows = u[:, None]
+        tables = (tf.tensor_scatter_nd_update(users_t, rows, new_u),
+                  tf.tensor_scatter_nd_update(limited_t, rows, new_l),
+                  tf.tensor_scatter_nd_update(items_t, i[:, None], new_i),
+                  tf.tensor_scatter_nd_update(last_t, rows, i))
+        return tables, terms, loss, (general, j_hat, context)
+
+    def _nce(self, context, new_u, new_i, i_bar, items_t):
+        """Eqs. (16)-(21) with N - 1 negatives drawn from all known items."""
+        neg = sample_negative_items(self.negative_rng, tf.shape(new_u)[0], self.num_items,
+                                    self.config.num_samples - 1, first_item=NUM_RESERVED)
+        x = interaction_vectors(new_u, new_i, i_bar, tf.gather(items_t, neg), self.item_static(neg))
+        return nce_loss(self.mi_score([x, context]))
+
+    # --- ranking ---------------------------------------------------------------------------
+    def _alphas(self):
+        c = self.config
+        return (c.alpha_m if c.use_embedding_loss else 0.0), (c.alpha_n if c.use_nce else 0.0)
+
+    def candidate_scores(self, present, items_t, candidates):
+        """Eq. (23) scores ``[B, C]`` of the item indices ``candidates`` ``[C]`` (or ``[B, C]``)."""
+        general, j_hat, context = present
+        alpha_m, alpha_n = self._alphas()
+        static, states = self.item_static(candidates), tf.gather(items_t, candidates)
+        if self.mi_score is None:
+            mi = tf.zeros(tf.shape(static)[:-1]) + tf.zeros_like(j_hat[:, :1])
+        else:   # log f_1(x_i, c) for x_i = [h^g_u(t+D), h_i(t), i_bar_i], block by block of W_1 c
+            wc = tf.matmul(context, self.mi_score.kernel, transpose_b=True)
+            d = general.shape[-1]
+            w_user, w_state, w_static = wc[:, :d], wc[:, d:2 * d], wc[:, 2 * d:]
+            if candidates.shape.rank == 1:
+                mi = (tf.matmul(w_state, states, transpose_b=True) + tf.matmul(w_static, static, transpose_b=True))
+            else:
+                mi = tf.einsum("bd,bcd->bc", w_state, states) + tf.einsum("be,bce->bc", w_static, static)
+            mi += tf.reduce_sum(general * w_user, -1, keepdims=True)
+        return fusion_score(j_hat, static, mi, alpha_m, alpha_n, log_f1=self.config.log_f1)
+
+    def target_ranks(self, present, items_t, targets):
+        """Pessimistic 1-based rank ``[B]`` of each target among all known items, scored in
+        blocks of items (never a [B, all items] matrix). The target's own column is left out
+        and counted once, so the rank does not hang on a bit-exact self-tie."""
+        target_score = self.candidate_scores(present, items_t, targets[:, None])[:, 0]
+
+        def block_count(lo, ahead):
+            block = tf.range(lo, tf.minimum(lo + _ITEM_BLOCK, self.num_items), dtype=tf.int64)
+            scores = self.candidate_scores(present, items_t, block)
+            beats = (scores >= target_score[:, None]) & (block[None, :] != targets[:, None])
+            return lo + _ITEM_BLOCK, ahead + tf.reduce_sum(tf.cast(beats, tf.int32), -1)
+
+        _, ahead = tf.while_loop(lambda lo, _: lo < self.num_items, block_count,
+                                 (tf.constant(NUM_RESERVED, tf.int64), tf.zeros_like(targets, tf.int32)))
+        return ahead + 1
+
+    def _record_ranks(self, ranks):
+        r = tf.cast(ranks, tf.float32)
+        gains = [tf.cast(r <= k, tf.float32) for k in RANK_KS]
+        gains += [tf.where(r <= k, 1.0 / (tf.math.log(r + 1.0) / tf.math.log(2.0)), 0.0) for k in RANK_KS]
+        return [metric.update_state(gain) for metric, gain in zip(self.rank_metrics, gains + [1.0 / r])]
+
+    # --- windows ---------------------------------------------------------------------------
+    def run_window(self, window, learn: bool, rank: bool):
+        """Process one window element of :class:`~tfrec_pkg.data.tbatch_windows.WindowedStream`:
+        its steps in order, ranking each step's targets first when ``rank``, one optimiser step
+        on the summed loss when ``learn``. Returns the window's loss."""
+        splits = window["row_splits"]
+        rows = {name: value for name, value in window.items() if name != "row_splits"}
+
+        def body(s, tables, total):
+            step = {name: value[splits[s]:splits[s + 1]] for name, value in rows.items()}
+            new_tables, terms, loss, present = self.process_step(tables, step)
+            updates = [getattr(self, f"_tracker_{name}").update_state(value) for name, value in terms.items()]
+            if rank:
+                updates += self._record_ranks(self.target_ranks(present, tables[2], step["item"]))
+            with tf.control_dependencies(updates):
+                return s + 1, new_tables, total + loss
+
+        with tf.GradientTape() as tape:
+            _, tables, total = tf.while_loop(lambda s, *_: s < tf.shape(splits)[0] - 1, body,
+                                             (tf.constant(0), self._tables(), tf.constant(0.0)))
+        if learn:
+            grads = tape.gradient(total, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        self._store(tables)   # the next window reads these as constants: states detached here
+        return total
+
+    def _logs(self, total, rank: bool):
+        trackers = [getattr(self, f"_tracker_{name}") for name in self.loss_names]
+        logs = {m.name: m.result() for m in trackers + (self.rank_metrics if rank else [])}
+        return logs | {"loss": total}
+
+    def train_step(self, window):
+        return self._logs(self.run_window(window, learn=True, rank=False), rank=False)
+
+    def test_step(self, window):
+        return self._logs(self.run_window(window, learn=self.config.online_eval, rank=True), rank=True)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """Keras ``fit`` with the memory reset at every epoch's start (JODIE)."""
+        callbacks = list(callbacks or [])
+        if not any(isinstance(cb, ResetStatesAtEpochStart) for cb in callbacks):
+            callbacks.insert(0, ResetStatesAtEpochStart())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    # --- serving path ----------------------------------------------------------------------
+    def call_indexed(self, features, training=False):
+        """Eq. (23) score of ``item_id`` for ``user_id`` from the memory as it stands, the
+        deltas standardised as in training."""
+        tables = self._tables()
+        present = self.present(tables, features["user_id"], features["user_delta"],
+                               features["user_since_purchase"])
+        return self.candidate_scores(present, tables[2], features["item_id"][:, None])[:, 0]
+
+    def loss_terms(self, features, training=False):
+        raise NotImplementedError("IMNNet trains on windows of t-batches: see run_window / train_step")
+
+
+class ResetStatesAtEpochStart(tf.keras.callbacks.Callback):
+    """Memory back to its initial state at every epoch's start (JODIE's per-epoch reset)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.reset_states()
+
+
+def evaluate_stream(model: IMNNet, stream, split: str = "test", warm_up=("train", "val")) -> dict:
+    """Full-ranking metrics on ``split`` of a :class:`~tfrec_pkg.data.tbatch_windows.WindowedStream`:
+    the memory is reset, rebuilt by a pass over the ``warm_up`` splits in time order (no
+    learning) and carried through ``split`` (ranked, then updated, one interaction run at a
+    time; trained online when ``config.online_eval``). Returns Recall@10/20, NDCG@10/20, MRR,
+    the number of ranked interactions and whether weights were trained online."""
+    model.reset_states()
+    for metric in model.metrics:
+        metric.reset_state()
+    spec = stream.dataset(split, order="time").element_spec
+    warm = tf.function(lambda w: model.run_window(w, learn=False, rank=False), input_signature=[spec])
+    measure = tf.function(lambda w: model.run_window(w, learn=model.config.online_eval, rank=True),
+                          input_signature=[spec])
+    for window in stream.dataset(warm_up, order="time"):
+        warm(window)
+    for metric in model.metrics:
+        metric.reset_state()
+    for window in stream.dataset(split, order="time"):
+        measure(window)
+    out = {m.name: float(m.result()) for m in model.rank_metrics}
+    n = int(np.sum(stream.split == split))
+    return out | {"n": n, "online_eval": bool(model.config.online_eval)}
