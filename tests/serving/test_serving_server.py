@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from serving_test_utils import HOST, save_scaler, write_version
+from tfrec_pkg.serving.fuzz import raw_http
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -310,28 +311,6 @@ def test_inputs_of_different_batch_sizes_are_named_before_the_graph_runs(server)
                    "item_count has 2, user_id has 3")
 
 
-def raw_http(server, data: bytes) -> tuple[int, bytes]:
-    """Bytes straight onto the socket (clients refuse to send most of these); (status, body)."""
-    import socket
-
-    with socket.create_connection((HOST, server.port), timeout=30) as sock:
-        sock.sendall(data)
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
-    head, _, body = reply.partition(b"\r\n\r\n")
-    headers = head.decode("latin-1").lower()
-    if "transfer-encoding: chunked" in headers:  # de-chunk our own JSON answer
-        out, rest = b"", body
-        while rest:
-            size, _, rest = rest.partition(b"\r\n")
-            if int(size, 16) == 0:
-                break
-            out, rest = out + rest[:int(size, 16)], rest[int(size, 16) + 2:]
-        body = out
-    return int(head.split()[1]), body
-
-
 @pytest.mark.parametrize("request_bytes", [
     b"FOO /v1/models/ranker HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",              # unknown method
     b"POST /v1/models/ranker:predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",     # bad length
@@ -341,7 +320,7 @@ def raw_http(server, data: bytes) -> tuple[int, bytes]:
     b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",                                 # TLS hello
 ], ids=["unknown-method", "bad-content-length", "two-content-lengths", "bad-chunk-size", "bad-header", "tls"])
 def test_http_level_errors_have_a_json_body(server, request_bytes):
-    status, body = raw_http(server, request_bytes)
+    status, body = raw_http(server.url, request_bytes)
     assert 400 <= status < 500
     assert_error((status, body), status)
 

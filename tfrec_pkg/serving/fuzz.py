@@ -224,7 +224,7 @@ def _http(url: str, method: str, path: str, body: bytes = b"", timeout: float = 
         conn.close()
 
 
-def _raw(url: str, data: bytes, timeout: float = 10) -> tuple[int, bytes]:
+def raw_http(url: str, data: bytes, timeout: float = 10) -> tuple[int, bytes]:
     """Send bytes as they are; (status, body), status 0 when the server closed without an
     answer (allowed: e.g. a request whose body never comes times out)."""
     parts = urlsplit(url)
@@ -301,7 +301,7 @@ def run(url: str, models: list[str], seed: int = 0, requests: int = 2000, pid: i
         kind = KINDS[i % len(KINDS)]
         request = make_request(rng, kind, sigs, max_batch_rows)
         try:
-            status, body = (_raw(url, request.raw) if request.raw is not None
+            status, body = (raw_http(url, request.raw) if request.raw is not None
                             else _http(url, request.method, request.path, request.body))
         except (OSError, http.client.HTTPException) as e:
             status, body = -1, repr(e).encode()
