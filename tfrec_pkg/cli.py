@@ -91,9 +91,9 @@ def _demo(args, argv) -> int:
 
     from tfrec_pkg import demo
 
-    table = demo.run(args.models, quick=args.quick, seed=args.seed)
+    tables = demo.run(args.models, quick=args.quick, seed=args.seed)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print("\n" + demo.format_tables(tables))
     return 0
 
 

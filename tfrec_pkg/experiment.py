@@ -96,9 +96,27 @@ def _fit(model, splits, config, seed, seed_weights, train_kwargs):
     return built, history, time.perf_counter() - start
 
 
-def bayes_reference(row: dict, split) -> dict:
-    """Bayes-optimal AUC/GAUC of a planted ``split`` and the share of the possible AUC lift
-    that the pointwise results ``row`` reached, (AUC - 0.5) / (AUC* - 0.5)."""
-    best = split.bayes_optimal()
-    return {"bayes_auc": best["auc"], "bayes_gauc": best["gauc"],
-            "auc_lift_ratio": (row["auc"] - 0.5) / (best["auc"] - 0.5)}
+def bayes_reference(row: dict, split, protocol: str = "pointwise") -> dict:
+    """The best any model can reach on a planted ``split``, in the columns of ``row``:
+    pointwise, the Bayes-optimal AUC/GAUC and the share of the possible AUC lift that ``row``
+    reached, (AUC - 0.5) / (AUC* - 0.5); ranking, HR/MRR/NDCG@K of the targets' true ranks
+    (each target ranked by the generator's own probabilities, column ``true_rank``) for the
+    K of ``row``. Empty when the split's generator knows no such reference."""
+    if protocol == "pointwise":
+        best = split.bayes_optimal()
+        return {"bayes_auc": best["auc"], "bayes_gauc": best["gauc"],
+                "auc_lift_ratio": (row["auc"] - 0.5) / (best["auc"] - 0.5)}
+    frame = getattr(split, "frame", None)
+    if frame is None or "true_rank" not in frame:
+        return {}
+    from tfrec_pkg.evaluation import metrics
+
+    positives = frame[frame[split.label] == 1] if split.label in frame else frame
+    ranks = positives["true_rank"].to_numpy()
+    functions = {"hr": metrics.hit_rate, "mrr": metrics.mrr, "ndcg": metrics.ndcg, "recall": metrics.recall}
+    out = {}
+    for column in row:
+        name, _, k = column.partition("@")
+        if name in functions and k.isdigit():
+            out[f"bayes_{column}"] = functions[name](ranks, int(k))
+    return out

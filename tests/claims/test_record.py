@@ -64,3 +64,14 @@ def test_the_per_model_means_go_into_the_block(tmp_path):
     assert "| A | 0.7500 | 0.0707 | 0.4500 | 0.0707 |" in text and "| B | 0.6000 | 0.0000 | 0.6000 | 0.0000 |" in text
     assert "| Bayes | 0.9000 |  |  |  |" in text  # one seed, no logloss: blank cells, not "nan"
     assert text.index("| C > D |") < text.index("| model | auc") < text.index(record.END.format(name="m"))
+
+
+def test_reported_tables_go_into_the_block(tmp_path):
+    sweep = pd.DataFrame({"version": ["soft", "soft"], "K": [1, 4], "beta": [0.5, 0.5], "auc": [0.61, 0.6512345]})
+    path = tmp_path / "CLAIMS.md"
+    record.write(str(path), "m", Claims(CLAIMS, reported={"Sensitivity (reported, not tested)": sweep}),
+                 "tfrec claims m", seed=0, seconds=1)
+    text = path.read_text()
+    assert "Sensitivity (reported, not tested):\n\n| version | K | beta | auc |" in text
+    assert "| soft | 4 | 0.5000 | 0.6512 |" in text
+    assert text.index("| C > D |") < text.index("| version |") < text.index(record.END.format(name="m"))

@@ -37,11 +37,14 @@ class Claim:
 
 class Claims(list):
     """The claims of one run, with the per-model means over the seeds they were tested on
-    (``means``: rows model, columns metric), so a record shows every model the claims cite."""
+    (``means``: rows model, columns metric), so a record shows every model the claims cite,
+    and any further results the run reports without testing them (``reported``: title ->
+    table, e.g. a sensitivity sweep)."""
 
-    def __init__(self, claims=(), means: pd.DataFrame | None = None):
+    def __init__(self, claims=(), means: pd.DataFrame | None = None, reported: dict | None = None):
         super().__init__(claims)
         self.means = means
+        self.reported = dict(reported or {})
 
 
 def means(table: pd.DataFrame, metrics) -> pd.DataFrame:

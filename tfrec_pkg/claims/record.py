@@ -3,7 +3,7 @@ by hand.
 
 Each model has one section, ``## NAME ...``. Recording replaces the block between the two
 markers below (inserted right under the heading the first time; a new section is appended
-when the model has none) with the claim table, the per-model means, the command, the base seed, the commit and the
+when the model has none) with the claim table, the per-model means, the reported (untested) tables, the command, the base seed, the commit and the
 run time. Everything else in the section -- notes, the log of changes to data or claims with
 their before/after numbers -- is kept as it is.
 """
@@ -45,10 +45,17 @@ def block(name: str, claims, command: str, seed: int, seconds: float) -> str:
     means = getattr(claims, "means", None)
     if means is not None:
         lines += ["", "Per-model means over the seeds (sd: standard deviation across seeds):", "",
-                  "| model | " + " | ".join(means.columns) + " |", "|---" * (len(means.columns) + 1) + "|"]
-        lines += [f"| {model} | " + " | ".join("" if pd.isna(v) else f"{v:.4f}" for v in row) + " |"
-                  for model, row in zip(means.index, means.to_numpy())]
+                  _markdown(means.rename_axis("model").reset_index())]
+    for title, table in getattr(claims, "reported", {}).items():
+        lines += ["", f"{title}:", "", _markdown(table)]
     return "\n".join(lines + ["", END.format(name=name)])
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """A markdown table: floats to 4 decimals, missing values blank (not "nan")."""
+    cell = lambda v: "" if pd.isna(v) else (f"{v:.4f}" if isinstance(v, float) else str(v))  # noqa: E731
+    rows = ["| " + " | ".join(map(str, table.columns)) + " |", "|---" * len(table.columns) + "|"]
+    return "\n".join(rows + ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)])
 
 
 def write(path: str, name: str, claims, command: str, seed: int, seconds: float) -> None:

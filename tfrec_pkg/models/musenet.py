@@ -230,9 +230,6 @@ def planted_data(config: MuSENetConfig, quick: bool = False, seed: int = 0):
     return scenarios(num_users=300 if quick else 1500, max_history=config.max_history, seed=seed)
 
 
-
-# Registered outside the demo for now: `make demo` is already past its time budget (issue 15);
-# MuSENet joins it when the demo is sized to fit.
-registry.register("musenet", MuSENet, MuSENetConfig, planted_data, protocol="pointwise", in_demo=False,
+registry.register("musenet", MuSENet, MuSENetConfig, planted_data, protocol="pointwise",
                   description="MuSENet: learned implicit scenarios with repeat-aware prediction",
                   claims="tfrec_pkg.claims.musenet_checks:checks", bench="tfrec_pkg.bench.musenet_scoring:scoring_bench")

@@ -35,6 +35,9 @@ class Entry:
     bench: str | None = None
     # run by `tfrec demo` (baselines that only serve claim checks stay out of it)
     in_demo: bool = True
+    # seconds of its `tfrec demo` run (demo-size data, early stopping) measured on an idle
+    # 2-core machine: the demo's printed time estimate
+    demo_seconds: float = 60.0
 
     def planted_config(self):
         """The config used on this model's planted data (demo, claims, bench, export)."""
