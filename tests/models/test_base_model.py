@@ -77,6 +77,11 @@ def test_one_epoch_reports_loss_terms_and_metrics(fitted):
     assert len(logs["bce"]) == 1
     assert np.isfinite(logs["bce"][0]) and 0 < logs["bce"][0] < 2
     assert 0.0 <= logs["val_auc"][0] <= 1.0
+    # every logged loss is the epoch's mean (not the last batch's): the sum of the terms' means
+    for prefix in ("", "val_"):
+        assert logs[f"{prefix}total_loss"][0] == pytest.approx(
+            logs[f"{prefix}bce"][0] + logs[f"{prefix}regularization_loss"][0], rel=1e-5)
+        assert logs[f"{prefix}loss"][0] == pytest.approx(logs[f"{prefix}bce"][0], rel=1e-5)
 
 
 def test_unknown_ids_give_finite_scores(fitted, splits):

@@ -57,6 +57,9 @@ class RecModel(tfrs.Model):
         self.lookups = {v: self.vocab[v].layer(name=f"lookup_{v}") for v in needed}
         for term in self.loss_names:
             setattr(self, f"_tracker_{term}", tf.keras.metrics.Mean(name=term))
+        # the summed losses as epoch means too: with a batch's own value, `loss` at the end of
+        # an epoch would be the last batch's while every term beside it is the epoch's mean
+        self._sum_trackers = [tf.keras.metrics.Mean(name=n) for n in ("loss", "regularization_loss", "total_loss")]
 
     # --- what a subclass provides -------------------------------------------------
     @property
@@ -136,9 +139,9 @@ class RecModel(tfrs.Model):
         return self._logs(loss, self._regularization())
 
     def _logs(self, loss, regularization):
-        logs = {m.name: m.result() for m in self.metrics}
-        logs.update(loss=loss, regularization_loss=regularization, total_loss=loss + regularization)
-        return logs
+        for tracker, value in zip(self._sum_trackers, (loss, regularization, loss + regularization)):
+            tracker.update_state(value)
+        return {m.name: m.result() for m in self.metrics}
 
     def score_candidates(self, features, candidates) -> tf.Tensor:
         """Scores [B, C] of C candidate items per example. ``candidates`` maps the target
