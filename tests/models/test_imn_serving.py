@@ -5,10 +5,9 @@ that run_window writes, ``score_state`` on the folded states equals scoring from
 clear error, and the NRT loop (tfrec_pkg/serving/nrt) keeps user and item states in the
 in-memory and the Redis store with the same results.
 
-Mutations this catches (tried): update_state without the resource branch (limited states
-differ on purchases), with the item and user deltas swapped, present_states reading h^l
-unprojected, the NRT loop not writing the item state (later events read stale item states),
-top_k with the candidates' states read as zeros."""
+Mutations tried, each caught: update_state with every event read as a click (the resource
+branch never moves), with the user and item deltas swapped, top_k with the candidates' states
+read as zeros, the NRT loop writing the user states only (later events read stale item states)."""
 import os
 import subprocess
 import sys
