@@ -64,7 +64,9 @@ def append_markdown(row: dict, path: str, command: str) -> None:
 
 
 # benchmarks of the serving stack rather than of one model: name -> "module:function(quick)"
-SERVING_BENCHES = {"serving_fuzz": "tfrec_pkg.bench.serving_fuzz:measure"}
+SERVING_BENCHES = {"serving_fuzz": "tfrec_pkg.bench.serving_fuzz:measure",
+                   # IMN-Net's own numbers, built from its models directly (also its registered bench hook)
+                   "imn_serving": "tfrec_pkg.bench.imn_serving:measure"}
 
 
 def main(name: str, out: str | None = None, quick: bool = False, command: str = "") -> dict:

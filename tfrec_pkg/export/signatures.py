@@ -21,7 +21,7 @@ def serving_signatures(model) -> dict[str, tf.types.experimental.ConcreteFunctio
 
 def serving_request(model, features: dict, signature_name: str = "serving_default") -> dict:
     """{input name: numpy array} for ``signature_name`` from raw features (numpy, one row per
-    example): the feature inputs the signature reads, then the endpoint's defaults."""
+    example): the feature inputs the signature reads, then the endpoint's defaults (each repeated per row)."""
     endpoint = model.serving_endpoints()[signature_name]
     n = len(next(iter(features.values())))
     out = {}
@@ -29,6 +29,6 @@ def serving_request(model, features: dict, signature_name: str = "serving_defaul
         if isinstance(spec, dict):
             out.update({name: features[name] for name in spec})
         else:
-            value = endpoint.defaults[spec.name]
-            out[spec.name] = np.full(n, value, dtype=spec.dtype.as_numpy_dtype)
+            value = endpoint.defaults[spec.name]   # a per-row value: a scalar, or a row (e.g. a state)
+            out[spec.name] = np.full((n,) + np.shape(value), value, dtype=spec.dtype.as_numpy_dtype)
     return out

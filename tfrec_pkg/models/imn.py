@@ -71,7 +71,8 @@ from tfrec_pkg.layers.mrrnn import (ItemEmbeddingPredictor, MRRNNCell, ResourceL
 from tfrec_pkg.layers.mutual_information import (NUM_SAMPLES, LogBilinearScore, drift_penalty,
                                                  embedding_prediction_loss, fusion_score, history_context,
                                                  imn_loss, interaction_vectors, nce_loss, sample_negative_items)
-from tfrec_pkg.models.recmodel import RecModel
+from tfrec_pkg.models.endpoint import Endpoint
+from tfrec_pkg.models.recmodel import RecModel, _check_batch_sizes
 
 __all__ = ["IMNNet", "IMNConfig", "ResetStatesAtEpochStart", "evaluate_stream"]
 
@@ -184,12 +185,19 @@ class IMNNet(RecModel):
         """What is known of each user now: projected states, j~ (Eq. 11) and c_t (Eq. 15)."""
         users_t, limited_t, items_t, last_t = tables
         prev = tf.gather(last_t, users)
-        u_bar, prev_state, prev_bar = self.user_static(users), tf.gather(items_t, prev), self.item_static(prev)
-        general = self.projection(tf.gather(users_t, users), user_delta)                    # Eqs. (7)-(8)
-        limited = tf.gather(limited_t, users)
-        limited = self.projection(limited, since_purchase) if self.resource else tf.zeros_like(limited)  # Eqs. (9)-(10)
-        j_hat = self.predictor(general, limited, u_bar, prev_state, prev_bar)                # Eq. (11)
-        context = history_context(combine_user_states(general, limited, self.combine), u_bar, prev_state,
+        return self.present_states(users, tf.gather(users_t, users), tf.gather(limited_t, users), prev,
+                                   tf.gather(items_t, prev), user_delta, since_purchase)
+
+    def present_states(self, users, general_state, limited_state, last_items, last_item_state, user_delta,
+                       since_purchase):
+        """:meth:`present` from given states (index ids ``users``, ``last_items``) rather than
+        the memory tables: the serving signatures' path."""
+        u_bar, prev_bar = self.user_static(users), self.item_static(last_items)
+        general = self.projection(general_state, user_delta)                                 # Eqs. (7)-(8)
+        limited = (self.projection(limited_state, since_purchase) if self.resource
+                   else tf.zeros_like(limited_state))                                        # Eqs. (9)-(10)
+        j_hat = self.predictor(general, limited, u_bar, last_item_state, prev_bar)           # Eq. (11)
+        context = history_context(combine_user_states(general, limited, self.combine), u_bar, last_item_state,
                                   prev_bar)                                                  # Eq. (15)
         return general, j_hat, context
 
@@ -201,10 +209,8 @@ class IMNNet(RecModel):
         v = v if self.num_features else None
         general, j_hat, context = self.present(tables, u, du, dp)
         h_u, h_l, h_i = tf.gather(users_t, u), tf.gather(limited_t, u), tf.gather(items_t, i)
-        u_bar, i_bar = self.user_static(u), self.item_static(i)
-        new_u, new_i = self.mrrnn(h_u, h_i, du, di, v)                                       # Eqs. (1)-(2)
-        new_l = (self.resource(h_l, new_u, new_i, u_bar, i_bar, dp, step["is_purchase"], v)  # Eq. (6)
-                 if self.resource else h_l)
+        new_u, new_l, new_i = self.next_states(u, i, h_u, h_l, h_i, du, di, dp, step["is_purchase"], v)
+        i_bar = self.item_static(i)
         c = self.config
         zeros = tf.zeros_like(du)
         terms = {"prediction": embedding_prediction_loss(j_hat, i_bar) if c.use_embedding_loss else zeros,  # Eq. (20)
@@ -220,6 +226,15 @@ class IMNNet(RecModel):
                   tf.tensor_scatter_nd_update(last_t, rows, i))
         return tables, terms, loss, (general, j_hat, context)
 
+    def next_states(self, u, i, h_u, h_l, h_i, du, di, dp, is_purchase, v):
+        """The states after one interaction per row (index ids ``u``, ``i``; ``v`` None without
+        features): (h^g_u', h^l_u', h_i'). Reads no table: :meth:`process_step` and the
+        ``update_state`` signature both run it."""
+        new_u, new_i = self.mrrnn(h_u, h_i, du, di, v)                                       # Eqs. (1)-(2)
+        new_l = (self.resource(h_l, new_u, new_i, self.user_static(u), self.item_static(i), dp, is_purchase, v)
+                 if self.resource else h_l)                                                  # Eq. (6)
+        return new_u, new_l, new_i
+
     def _nce(self, context, new_u, new_i, i_bar, items_t):
         """Eqs. (16)-(21) with N - 1 negatives drawn from all known items."""
         neg = sample_negative_items(self.negative_rng, tf.shape(new_u)[0], self.num_items,
@@ -232,11 +247,14 @@ class IMNNet(RecModel):
         c = self.config
         return (c.alpha_m if c.use_embedding_loss else 0.0), (c.alpha_n if c.use_nce else 0.0)
 
-    def candidate_scores(self, present, items_t, candidates):
-        """Eq. (23) scores ``[B, C]`` of the item indices ``candidates`` ``[C]`` (or ``[B, C]``)."""
+    def candidate_scores(self, present, items_t, candidates, states=None):
+        """Eq. (23) scores ``[B, C]`` of the item indices ``candidates`` ``[C]`` (or ``[B, C]``);
+        their dynamic states are read from ``items_t`` unless given as ``states`` (same shape
+        as ``candidates`` plus the state width)."""
         general, j_hat, context = present
         alpha_m, alpha_n = self._alphas()
-        static, states = self.item_static(candidates), tf.gather(items_t, candidates)
+        static = self.item_static(candidates)
+        states = tf.gather(items_t, candidates) if states is None else states
         if self.mi_score is None:
             mi = tf.zeros(tf.shape(static)[:-1]) + tf.zeros_like(j_hat[:, :1])
         else:   # log f_1(x_i, c) for x_i = [h^g_u(t+D), h_i(t), i_bar_i], block by block of W_1 c
@@ -327,6 +345,176 @@ class IMNNet(RecModel):
 
     def loss_terms(self, features, training=False):
         raise NotImplementedError("IMNNet trains on windows of t-batches: see run_window / train_step")
+
+    # --- incremental serving: states in the request, not in the model --------------------
+    # JODIE-style online serving keeps every user's and item's state in the serving system's
+    # own store (tfrec_pkg.serving.nrt); these methods take the states as inputs and return
+    # the new ones, on raw ids mapped in the graph (unknown ids -> OOV). The memory tables are
+    # read only as the *export-time snapshot*: the starting states of ids a store has not seen
+    # yet (initial_state, initial_item_state) and the candidates' item states of top_k and
+    # serving_default; score_state takes the candidates' states from the caller instead.
+    def _serving_ids(self, inputs: dict, user_id=None, item_id=None):
+        """Index ids of raw ``user_id`` / ``item_id`` (any shape), after checking that every
+        input has as many rows and that the float inputs are finite."""
+        _check_batch_sizes(inputs)
+        inputs = {name: tf.convert_to_tensor(value) for name, value in inputs.items()}
+        checks = [tf.debugging.assert_all_finite(value, message=f"input {name!r} must be finite")
+                  for name, value in inputs.items() if value.dtype.is_floating]
+        d = self.config.hidden_dim
+        checks += [tf.debugging.assert_equal(tf.shape(value)[-1], d, message=f"input {name!r} must have "
+                                             f"hidden_dim = {d} columns")
+                   for name, value in inputs.items() if name.endswith(("_state", "_states"))]
+        with tf.control_dependencies(checks):
+            raw = {k: v for k, v in (("user_id", user_id), ("item_id", item_id)) if v is not None}
+            return {k: tf.identity(v) for k, v in self.map_ids(raw).items()}
+
+    def _raw_item_ids(self, indices):
+        """Item indices -> raw ids; padding and OOV (which have no raw id) -> the padding id."""
+        spec = next(s for s in self.feature_spec if s.name == "item_id")
+        known = tf.constant(self.vocab["item"].ids, dtype=spec.tf_dtype)
+        raw = tf.gather(known, tf.maximum(indices - NUM_RESERVED, 0))
+        return tf.where(indices >= NUM_RESERVED, raw, tf.constant(self.vocab["item"].padding, spec.tf_dtype))
+
+    def update_state(self, user_id, item_id, general_state, limited_state, item_state, user_delta, item_delta,
+                     user_since_purchase, is_purchase, features=None):
+        """One interaction per row on the given states (JODIE's online update): the new h^g_u,
+        h^l_u (moved on purchases only) and h_i of Eqs. (1)-(2), (6) -- what
+        :meth:`process_step` writes into the memory for the same interaction. Deltas
+        standardised as in training; ``is_purchase`` 1 / 0; ``features`` ``[B, F]`` when the
+        model has features. Returns ``(general_state, limited_state, item_state)``."""
+        inputs = {"user_id": user_id, "item_id": item_id, "general_state": general_state,
+                  "limited_state": limited_state, "item_state": item_state, "user_delta": user_delta,
+                  "item_delta": item_delta, "user_since_purchase": user_since_purchase, "is_purchase": is_purchase}
+        if self.num_features:
+            if features is None:
+                raise ValueError(f"update_state: this model reads {self.num_features} interaction features; "
+                                 "pass features [B, F]")
+            inputs["features"] = features
+        idx = self._serving_ids(inputs, user_id, item_id)
+        return self.next_states(idx["user_id"], idx["item_id"], general_state, limited_state, item_state,
+                                user_delta, item_delta, user_since_purchase, is_purchase,
+                                features if self.num_features else None)
+
+    def _present_raw(self, user_id, general_state, limited_state, last_item_id, last_item_state, user_delta,
+                     user_since_purchase, extra=None):
+        inputs = {"user_id": user_id, "general_state": general_state, "limited_state": limited_state,
+                  "last_item_id": last_item_id, "last_item_state": last_item_state, "user_delta": user_delta,
+                  "user_since_purchase": user_since_purchase} | (extra or {})
+        idx = self._serving_ids(inputs, user_id, last_item_id)
+        return self.present_states(idx["user_id"], general_state, limited_state, idx["item_id"], last_item_state,
+                                   user_delta, user_since_purchase)
+
+    def score_state(self, user_id, item_ids, general_state, limited_state, last_item_id, last_item_state,
+                    user_delta, user_since_purchase, item_states=None):
+        """Eq. (23) scores ``[B, C]`` of raw candidates ``item_ids`` ``[B, C]`` for users in the
+        given states; ``last_item_state`` is the current state of the user's last item (zeros
+        for none, ``last_item_id`` = the padding id). Candidates' states: ``item_states``
+        ``[B, C, d]`` when given, else the export-time snapshot."""
+        extra = {"item_ids": item_ids} | ({} if item_states is None else {"item_states": item_states})
+        present = self._present_raw(user_id, general_state, limited_state, last_item_id, last_item_state,
+                                    user_delta, user_since_purchase, extra)
+        candidates = self.map_ids({"item_id": item_ids})["item_id"]
+        return self.candidate_scores(present, self.item_state.read_value(), candidates, states=item_states)
+
+    def top_k(self, user_id, general_state, limited_state, last_item_id, last_item_state, user_delta,
+              user_since_purchase, k):
+        """The k best raw item ids and their Eq. (23) scores per row, by brute force over every
+        known item (Eq. 24's ranking; the candidates' states from the export-time snapshot).
+        ``k`` ``[B]`` >= 1, capped at the number of items; entries past a row's own k come back
+        as the padding id with score -inf."""
+        present = self._present_raw(user_id, general_state, limited_state, last_item_id, last_item_state,
+                                    user_delta, user_since_purchase, {"k": k})
+        k = tf.convert_to_tensor(k)
+        with tf.control_dependencies([tf.debugging.assert_positive(k, message="top_k: k must be >= 1")]):
+            # capped in the request's own integer type first: a cast of 2**31 to int32 would wrap
+            k = tf.cast(tf.minimum(k, tf.cast(self.num_items - NUM_RESERVED, k.dtype)), tf.int32)
+        items = tf.range(NUM_RESERVED, self.num_items, dtype=tf.int64)
+        scores = self.candidate_scores(present, self.item_state.read_value(), items)   # [B, items]
+        top = tf.math.top_k(scores, k=tf.maximum(tf.reduce_max(k), 0))
+        beyond = tf.range(tf.shape(top.indices)[1])[None, :] >= k[:, None]
+        ids = self._raw_item_ids(tf.cast(top.indices, tf.int64) + NUM_RESERVED)
+        pad = tf.constant(self.vocab["item"].padding, ids.dtype)
+        return tf.where(beyond, pad, ids), tf.where(beyond, float("-inf"), top.values)
+
+    def initial_state(self, user_id):
+        """The export-time snapshot of users' states (where a store starts a user it has not
+        seen): ``(general_state, limited_state, last_item_id)``; unknown users get the OOV row
+        (zero states unless training saw OOV users), no last item is the padding id."""
+        u = self.map_ids({"user_id": user_id})["user_id"]
+        return (tf.gather(self.user_state, u), tf.gather(self.limited_state, u),
+                self._raw_item_ids(tf.gather(self.last_item, u)))
+
+    def initial_item_state(self, item_id):
+        """The export-time snapshot of items' states h_i (unknown items: the OOV row)."""
+        return tf.gather(self.item_state, self.map_ids({"item_id": item_id})["item_id"])
+
+    def serving_endpoints(self):
+        """``serving_default`` (scores of raw candidates from given user states), ``score_state``
+        (the same with the candidates' states given), ``top_k``, ``update_state`` (the online
+        update), ``initial_state`` / ``initial_item_state`` (the export-time snapshot), and
+        RecModel's ``serving_indices`` (memory-table scoring on index ids, for ONNX).
+        Input names: see the methods of the same names."""
+        endpoints = super().serving_endpoints()
+        d = self.config.hidden_dim
+        spec = {s.name: s for s in self.feature_spec}
+        user_dtype, item_dtype = spec["user_id"].tf_dtype, spec["item_id"].tf_dtype
+        vec = lambda name, dtype=tf.float32: tf.TensorSpec([None], dtype, name=name)      # noqa: E731
+        state = lambda name: tf.TensorSpec([None, d], tf.float32, name=name)               # noqa: E731
+        uid, iid, last = vec("user_id", user_dtype), vec("item_id", item_dtype), vec("last_item_id", item_dtype)
+        cands = tf.TensorSpec([None, None], item_dtype, name="item_ids")
+        user_states = [state("general_state"), state("limited_state"), last, state("last_item_state")]
+        deltas = [vec("user_delta"), vec("user_since_purchase")]
+        pad = self.vocab["item"].padding
+
+        def update_state(user_id, item_id, general_state, limited_state, item_state, user_delta, item_delta,
+                         user_since_purchase, is_purchase, features=None):
+            g, l, i = self.update_state(user_id, item_id, general_state, limited_state, item_state, user_delta,
+                                        item_delta, user_since_purchase, is_purchase, features)
+            return {"general_state": g, "limited_state": l, "item_state": i, "last_item_id": tf.identity(item_id)}
+
+        update_inputs = [uid, iid, state("general_state"), state("limited_state"), state("item_state"),
+                         vec("user_delta"), vec("item_delta"), vec("user_since_purchase"), vec("is_purchase")]
+        if self.num_features:
+            update_inputs.append(tf.TensorSpec([None, self.num_features], tf.float32, name="features"))
+
+        def serving_default(features, item_ids, general_state, limited_state, last_item_id, last_item_state):
+            return {"scores": self.score_state(features["user_id"], item_ids, general_state, limited_state,
+                                               last_item_id, last_item_state, features["user_delta"],
+                                               features["user_since_purchase"])}
+
+        def score_state(user_id, item_ids, general_state, limited_state, last_item_id, last_item_state,
+                        user_delta, user_since_purchase, item_states):
+            return {"scores": self.score_state(user_id, item_ids, general_state, limited_state, last_item_id,
+                                               last_item_state, user_delta, user_since_purchase, item_states)}
+
+        def top_k(user_id, general_state, limited_state, last_item_id, last_item_state, user_delta,
+                  user_since_purchase, k):
+            ids, scores = self.top_k(user_id, general_state, limited_state, last_item_id, last_item_state,
+                                     user_delta, user_since_purchase, k)
+            return {"item_ids": ids, "scores": scores}
+
+        def initial_state(user_id):
+            g, l, last_id = self.initial_state(user_id)
+            return {"general_state": g, "limited_state": l, "last_item_id": last_id}
+
+        def initial_item_state(item_id):
+            return {"item_state": self.initial_item_state(item_id)}
+
+        known = self.vocab["item"].ids
+        endpoints.update(
+            serving_default=Endpoint(
+                serving_default, [{n: spec[n].tensor_spec() for n in ("user_id", "user_delta", "user_since_purchase")},
+                                  cands, *user_states],
+                {"item_ids": np.resize(np.asarray(known, dtype=item_dtype.as_numpy_dtype), 2),
+                 "general_state": np.zeros(d, np.float32), "limited_state": np.zeros(d, np.float32),
+                 "last_item_id": pad, "last_item_state": np.zeros(d, np.float32)}),
+            score_state=Endpoint(score_state, [uid, cands, *user_states, *deltas,
+                                               tf.TensorSpec([None, None, d], tf.float32, name="item_states")]),
+            top_k=Endpoint(top_k, [uid, *user_states, *deltas, vec("k", tf.int64)], {"k": 10}),
+            update_state=Endpoint(update_state, update_inputs),
+            initial_state=Endpoint(initial_state, [uid]),
+            initial_item_state=Endpoint(initial_item_state, [iid]))
+        return endpoints
 
 
 class ResetStatesAtEpochStart(tf.keras.callbacks.Callback):

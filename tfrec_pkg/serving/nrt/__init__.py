@@ -10,6 +10,15 @@ exported ``update_state`` signature, and score candidates from the stored state 
 
 A state is the dict of arrays the signatures use (``memory`` [K, D], ``last_input`` [D]).
 
+The same loop serves IMN-Net (JODIE's online serving), whose events move a user state
+(``general_state``, ``limited_state``, ``last_item_id``) and an item state (``item_state``,
+key ``item:<id>``) together; see :mod:`~tfrec_pkg.serving.nrt.user_states`:
+
+    nrt = NRTUserStates(tf.saved_model.load("saved_models/imn_net/1"), store)
+    nrt.on_events(user_ids=[7], item_ids=[500_012], user_delta=[0.3], item_delta=[-0.2],
+                  user_since_purchase=[1.1], is_purchase=[0.0], features=[[...]])
+    ids, scores = nrt.top_k(user_ids=[7], k=10, user_delta=[0.0], user_since_purchase=[1.2])
+
 Guarantees:
 - Per user, read-update-write is atomic: the store offers a versioned read and a compare-and-set
   (``StateStore``), and ``on_events`` recomputes a user whose state another writer changed in

@@ -1,18 +1,22 @@
-"""A state as bytes: an ``.npz`` of float32 arrays ``memory`` and ``last_input``."""
+"""A state as bytes: an ``.npz`` of numeric arrays (float32, or int64 ids such as IMN-Net's
+``last_item_id``). Which arrays a model's state holds, and their shapes, is checked by the loop
+(:class:`~tfrec_pkg.serving.nrt.user_states.NRTUserStates`), which knows the model."""
 from __future__ import annotations
 
 import io
 
 import numpy as np
 
-from .store import STATE_KEYS
-
-EXPECTED = "an .npz of float arrays " + " and ".join(STATE_KEYS)
+EXPECTED = "an .npz of numeric arrays (a state of the model)"
 
 
 def encode_state(state: dict) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(state[k], np.float32) for k in STATE_KEYS})
+    arrays = {}
+    for k, v in state.items():
+        v = np.asarray(v)
+        arrays[k] = v.astype(np.int64) if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32)
+    np.savez(buf, **arrays)
     return buf.getvalue()
 
 
@@ -23,12 +27,13 @@ def decode_state(blob: bytes) -> dict:
         with np.load(io.BytesIO(blob), allow_pickle=False) as data:
             if not isinstance(data, np.lib.npyio.NpzFile):
                 raise ValueError(f"a single .npy array of shape {data.shape}")
-            if sorted(data.files) != sorted(STATE_KEYS):
-                raise ValueError(f"an .npz with arrays {sorted(data.files)}")
-            state = {k: data[k] for k in STATE_KEYS}
+            if not data.files:
+                raise ValueError("an .npz without arrays")
+            state = {k: data[k] for k in data.files}
     except Exception as e:  # np.load raises OSError, ValueError, zipfile errors... on bad bytes
         raise ValueError(f"expected {EXPECTED}, got {len(blob)} bytes: {e}") from None
-    bad = {k: str(v.dtype) for k, v in state.items() if not np.issubdtype(v.dtype, np.floating)}
+    bad = {k: str(v.dtype) for k, v in state.items()
+           if not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer))}
     if bad:
         raise ValueError(f"expected {EXPECTED}, got dtypes {bad}")
     return state

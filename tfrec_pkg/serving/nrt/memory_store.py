@@ -24,15 +24,15 @@ class InMemoryStateStore:
         with self._lock:
             return [self._data.get(k, VersionedState(None, ABSENT)) for k in keys]
 
-    def compare_and_set(self, keys, states, versions):
-        lost = []
+    def compare_and_set(self, keys, states, versions, groups=None):
+        groups = range(len(keys)) if groups is None else groups  # default: every key its own group
         with self._lock:
-            for key, state, version in zip(keys, states, versions):
-                if self._data.get(key, VersionedState(None, ABSENT)).version != version:
-                    lost.append(key)
-                    continue
-                self._data[key] = VersionedState(_frozen_copy(state), next(self._writes))
-        return lost
+            failed = {g for key, version, g in zip(keys, versions, groups)
+                      if self._data.get(key, VersionedState(None, ABSENT)).version != version}
+            for key, state, g in zip(keys, states, groups):
+                if g not in failed:
+                    self._data[key] = VersionedState(_frozen_copy(state), next(self._writes))
+        return [key for key, g in zip(keys, groups) if g in failed]
 
     def __len__(self):
         return len(self._data)

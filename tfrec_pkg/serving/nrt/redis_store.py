@@ -1,10 +1,13 @@
-"""User states in Redis (redis-py client), one hash per user at ``<prefix><user id>`` with
-fields ``version`` (a random token, new on every write) and ``state`` (the ``.npz`` bytes).
+"""States in Redis (redis-py client), one hash per key (``<prefix><user id>``; IMN-Net's item
+states at ``<prefix>item:<item id>``) with fields ``version`` (a random token, new on every
+write) and ``state`` (the ``.npz`` bytes).
 
 A read is one pipelined round trip (HMGET per user); a write is one Lua script that, per user,
 writes only if the version is still the one read -- Redis runs a script atomically, so no other
-writer gets between a user's check and its write. Keys of one batch go to one script call, so
-this needs a single Redis primary (in a Redis Cluster they would have to share a hash slot).
+writer gets between a user's check and its write (nor between the checks and writes of a group
+of keys, e.g. the user and item state one IMN-Net event moves). Keys of one batch go to one
+script call, so this needs a single Redis primary (in a Redis Cluster they would have to share
+a hash slot).
 
 Durability: a state written since the last RDB snapshot is lost when Redis is killed unless
 Redis keeps an append-only file: ``appendonly yes`` with ``appendfsync always`` (nothing
@@ -25,22 +28,29 @@ ABSENT = b""
 # The write token makes a re-sent script (redis-py retries a command whose reply was lost) a
 # no-op rather than a conflict: finding its own token, the script knows the write went through.
 _COMPARE_AND_SET = """
--- KEYS: the users' state keys. ARGV: this write's version token, the TTL in seconds (0: none),
--- then per key the version it was read at ('' when absent) and the new state.
--- Returns the (1-based) positions of the keys another writer changed since they were read.
-local token, ttl, lost = ARGV[1], tonumber(ARGV[2]), {}
+-- KEYS: the state keys. ARGV: this write's version token, the TTL in seconds (0: none), then per
+-- key the version it was read at ('' when absent), the new state and the key's group label.
+-- A key is written only if every key of its group is still at the version read.
+-- Returns the (1-based) positions of the keys not written because another writer got there.
+local token, ttl, current, failed, lost = ARGV[1], tonumber(ARGV[2]), {}, {}, {}
 for i, key in ipairs(KEYS) do
-  local kind, current = redis.call('TYPE', key)['ok'], ''
+  local kind = redis.call('TYPE', key)['ok']
+  current[i] = ''
   if kind == 'hash' then
-    current = redis.call('HGET', key, 'version') or ''
+    current[i] = redis.call('HGET', key, 'version') or ''
   elseif kind ~= 'none' then
-    current = false  -- not a state: never overwrite it; the next read reports it
+    current[i] = false  -- not a state: never overwrite it; the next read reports it
   end
-  if current == ARGV[2 * i + 1] then
-    redis.call('HSET', key, 'version', token, 'state', ARGV[2 * i + 2])
-    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
-  elseif current ~= token then
+  if current[i] ~= ARGV[3 * i] and current[i] ~= token then
+    failed[ARGV[3 * i + 2]] = true
+  end
+end
+for i, key in ipairs(KEYS) do
+  if failed[ARGV[3 * i + 2]] then
     lost[#lost + 1] = i
+  elseif current[i] == ARGV[3 * i] then
+    redis.call('HSET', key, 'version', token, 'state', ARGV[3 * i + 1])
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
   end
 end
 return lost
@@ -104,12 +114,13 @@ class RedisStateStore:
                              f"field {'version' if version is None else 'state'} is missing")
         return VersionedState(decode_state(blob), version)
 
-    def compare_and_set(self, keys, states, versions):
+    def compare_and_set(self, keys, states, versions, groups=None):
         if not keys:
             return []
+        groups = range(len(keys)) if groups is None else groups  # default: every key its own group
         args = [uuid.uuid4().hex, self.ttl or 0]
-        for state, version in zip(states, versions):
-            args += [version, encode_state(state)]
+        for state, version, group in zip(states, versions, groups):
+            args += [version, encode_state(state), str(group)]
         lost = self._compare_and_set(keys=[self.prefix + k for k in keys], args=args)
         return [keys[i - 1] for i in lost]
 
