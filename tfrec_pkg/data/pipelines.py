@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars, also in notebooks (tqdm.auto's widget bar needs ipywidgets)
 
 from tfrec_pkg.data import files, schema
 from tfrec_pkg.data.sequences import pad_flat_sequences

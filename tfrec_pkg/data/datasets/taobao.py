@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars, also in notebooks (tqdm.auto's widget bar needs ipywidgets)
 
 from tfrec_pkg.data.negatives import PopularitySampler
 from tfrec_pkg.data.sequences import split_by_user

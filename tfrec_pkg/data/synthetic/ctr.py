@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars, also in notebooks (tqdm.auto's widget bar needs ipywidgets)
 
 from tfrec_pkg.data.synthetic.base import TRUE_PROB, SyntheticData
 from tfrec_pkg import specs

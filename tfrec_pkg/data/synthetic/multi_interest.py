@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars, also in notebooks (tqdm.auto's widget bar needs ipywidgets)
 
 from tfrec_pkg.data.negatives import PopularitySampler
 from tfrec_pkg.data.sequences import split_by_user
