@@ -148,8 +148,10 @@ class IMNNet(RecModel):
         self.predictor = ItemEmbeddingPredictor(c.item_dim, combine=self.combine, name="predictor")
         self.mi_score = LogBilinearScore(name="mi_score") if c.use_nce else None
         self.negative_rng = tf.random.Generator.from_seed(c.seed)
-        self.rank_metrics = [tf.keras.metrics.Mean(name=f"{m}@{k}") for m in ("recall", "ndcg") for k in RANK_KS]
-        self.rank_metrics.append(tf.keras.metrics.Mean(name="mrr"))
+        # one assignment: Keras registers the metrics of a list when it is assigned, not those
+        # appended later (an appended MRR would never be reset, between epochs or evaluations)
+        self.rank_metrics = [*(tf.keras.metrics.Mean(name=f"{m}@{k}") for m in ("recall", "ndcg") for k in RANK_KS),
+                             tf.keras.metrics.Mean(name="mrr")]
         self.process_step(self._tables(), self._empty_step())  # build every weight now (BackupAndRestore)
 
     @property
