@@ -65,12 +65,14 @@ import tensorflow as tf
 
 from tfrec_pkg.config import Config
 from tfrec_pkg.data.interactions import DELTAS
+from tfrec_pkg.data.tbatch_windows import WindowedStream
 from tfrec_pkg.features import NUM_RESERVED, FeatureSpec
 from tfrec_pkg.layers.mrrnn import (ItemEmbeddingPredictor, MRRNNCell, ResourceLimitedCell, TimeProjection,
                                     combine_user_states)
 from tfrec_pkg.layers.mutual_information import (NUM_SAMPLES, LogBilinearScore, drift_penalty,
                                                  embedding_prediction_loss, fusion_score, history_context,
                                                  imn_loss, interaction_vectors, nce_loss, sample_negative_items)
+from tfrec_pkg.models import registry
 from tfrec_pkg.models.recmodel import RecModel
 
 __all__ = ["IMNNet", "IMNConfig", "ResetStatesAtEpochStart", "evaluate_stream"]
@@ -330,6 +332,10 @@ class IMNNet(RecModel):
     def loss_terms(self, features, training=False):
         raise NotImplementedError("IMNNet trains on windows of t-batches: see run_window / train_step")
 
+    def evaluate_stream(self, stream, split: str = "test", warm_up=("train", "val")) -> dict:
+        """:func:`evaluate_stream` of this model: what ``evaluation.evaluate(model, split, "stream")`` runs."""
+        return evaluate_stream(self, stream, split, warm_up)
+
 
 class ResetStatesAtEpochStart(tf.keras.callbacks.Callback):
     """Memory back to its initial state at every epoch's start (JODIE's per-epoch reset)."""
@@ -360,3 +366,22 @@ def evaluate_stream(model: IMNNet, stream, split: str = "test", warm_up=("train"
     out = {m.name: float(m.result()) for m in model.rank_metrics}
     n = int(np.sum(stream.split == split))
     return out | {"n": n, "online_eval": bool(model.config.online_eval)}
+
+
+def planted_data(config: IMNConfig, quick: bool = False, seed: int = 0) -> WindowedStream:
+    """The planted resource-limited stream (:mod:`tfrec_pkg.data.synthetic.resource_limited`) in
+    JODIE's windows of ``config.windows``; ``.splits()`` gives the chronological 80/10/10 split
+    (Sec. 5.2) as :class:`~tfrec_pkg.data.tbatch_windows.StreamSplit` objects."""
+    from tfrec_pkg.data.synthetic.resource_limited import QUICK, resource_limited
+
+    return WindowedStream.from_stream(resource_limited(**(QUICK if quick else PLANTED_SIZES), seed=seed),
+                                      parts=config.windows)
+
+
+PLANTED_SIZES = dict(num_users=200, num_items=400, num_events=20_000)
+PLANTED = {"epochs": 8}
+
+registry.register("imn_net", IMNNet, IMNConfig, planted_data, protocol="stream",
+                  description="IMN-Net: general + resource-limited user states on an interaction stream "
+                              "(IMN-Net*, IMN_MSE, IMN_NCE and JODIE as configs: variant=...)",
+                  planted=PLANTED, claims="tfrec_pkg.claims.imn_checks:checks")

@@ -1,0 +1,123 @@
+"""IMN-Net claim checks on the planted resource-limited stream (Tables 3 and 4 of the paper,
+../shared/papers/imn_net_resource_limited.txt, Secs. 5.2-5.5).
+
+For each seed (``claims.NUM_SEEDS`` of them) the stream is regenerated
+(:mod:`tfrec_pkg.data.synthetic.resource_limited`: budgets that purchases deplete and time
+refills decide which prices a user looks at) and every model trained from scratch on the same
+chronological 80/10/10 split (Sec. 5.2), early stopping on validation MRR (patience
+:data:`PATIENCE`). The stream models -- IMN-Net, IMN-Net* (no resource branch), IMN_MSE
+(Eq. 25), IMN_NCE (Eq. 26) and JODIE -- are the variants of the registered ``imn_net`` and are
+evaluated with the ``stream`` protocol: the memory is rebuilt over train and validation, then
+every test interaction is ranked over all items in time order (Recall@10/20, NDCG@10/20, MRR).
+
+The table also holds the planted references of the test split: the Bayes-optimal ranks (the
+true item probabilities given the budget) and the budget-blind oracle (the same probabilities
+with each user's usual budget in place of the current one).
+
+Each "A beats B" is a one-sided paired t-test over the seeds at ``claims.ALPHA``
+(:func:`tfrec_pkg.claims.greater`):
+
+* Table 4: IMN-Net > JODIE, its main baseline, on Recall@10 and on NDCG@10;
+* Table 4: IMN-Net > IMN-Net* on Recall@10 (the resource-limited branch matters).
+
+IMN_MSE, IMN_NCE, SASRec and GRU4Rec are reported, not tested.
+
+SASRec (``("ipsrec", {"use_provider": False})``) and GRU4Rec run on the same stream as
+next-item rows (:func:`tfrec_pkg.data.tbatch_windows.next_item_data`: each interaction's target
+with the user's 20 items before it, the same split) and are evaluated with ``full_ranking`` over
+every item of the stream. Protocol differences from the stream evaluation, all in the stream
+models' favour or neutral:
+
+* the sequence models' vocabularies are fitted on the training rows, so a test target first
+  seen after training is a miss for them, while the stream models' memory has a row for every
+  item of the stream (JODIE's setting) and learns a new item's dynamic state from its
+  interactions as they come;
+* the sequence models see item ids only (no price or category features, no click/purchase
+  flag, no times);
+* their MRR is MRR@20 (``full_ranking`` cuts it at the largest k), reported in the ``mrr``
+  column as NaN with ``mrr@20`` beside it; Recall@K is their HR@K (one target per row).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tfrec_pkg import experiment
+from tfrec_pkg.claims import NUM_SEEDS, Claims, greater, means, seeds
+from tfrec_pkg.data.tbatch_windows import next_item_data
+
+# name -> (registered model, config changes)
+VARIANTS = {
+    "IMN-Net": ("imn_net", {}),
+    "IMN-Net*": ("imn_net", {"variant": "imn_net_star"}),
+    "IMN_MSE": ("imn_net", {"variant": "imn_mse"}),
+    "IMN_NCE": ("imn_net", {"variant": "imn_nce"}),
+    "JODIE": ("imn_net", {"variant": "jodie"}),
+    "SASRec": ("ipsrec", {"use_provider": False}),
+    "GRU4Rec": ("gru4rec", {}),
+}
+METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr")
+PATIENCE = 2  # planted runs peak within a few epochs (the paper runs 50 epochs on ~1M interactions)
+# (a, b, metric, label): each tested when both models ran
+CLAIMS = [("IMN-Net", "JODIE", "recall@10", "Table 4"), ("IMN-Net", "JODIE", "ndcg@10", "Table 4"),
+          ("IMN-Net", "IMN-Net*", "recall@10", "Table 4: the resource branch")]
+
+
+def is_stream_model(name: str) -> bool:
+    return experiment.resolve(VARIANTS[name])[0].protocol == "stream"
+
+
+def fit_and_rank(name: str, splits, seed: int, changes=None) -> dict:
+    """Test metrics of variant ``name`` trained on ``splits`` (stream splits for the stream
+    models, next-item splits for the sequence models)."""
+    model, variant = VARIANTS[name]
+    if is_stream_model(name):
+        result = experiment.run((model, {**variant, **(changes or {})}), splits=splits, seed=seed, verbose=0,
+                                patience=PATIENCE)
+        row = {m: float(result.row[m]) for m in METRICS}
+    else:
+        result = experiment.run((model, {**variant, **(changes or {})}), splits=splits, seed=seed, verbose=0,
+                                patience=PATIENCE, protocol="full_ranking", ks=(10, 20))
+        row = {f"recall@{k}": float(result.row[f"hr@{k}"]) for k in (10, 20)}
+        row |= {f"ndcg@{k}": float(result.row[f"ndcg@{k}"]) for k in (10, 20)}
+        row |= {"mrr": float("nan"), "mrr@20": float(result.row["mrr@20"])}
+    return {**row, "epochs": len(result.history.history["loss"])}
+
+
+def sequence_splits(stream_splits, name: str):
+    """Next-item splits of the stream behind ``stream_splits`` at the sequence model's planted
+    history length."""
+    _, config = experiment.resolve(VARIANTS[name])
+    return next_item_data(stream_splits[0].stream, config.max_history).splits()
+
+
+def results(quick: bool = False, seed: int = 0, variants=tuple(VARIANTS), num_seeds: int = NUM_SEEDS,
+            changes=None) -> pd.DataFrame:
+    """Per-seed rows: every variant and the planted references. ``changes`` go on top of every
+    stream model's config (the CI-sized check)."""
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; expected names of {list(VARIANTS)}")
+    rows = []
+    for s in seeds(seed, num_seeds):
+        splits = experiment.planted_splits("imn_net", quick=quick, seed=s)
+        best = splits[2].bayes_optimal()
+        for label, prefix in (("Bayes-optimal", ""), ("budget-blind oracle", "blind_")):
+            rows.append({"model": label, "seed": s, **{m: best[f"{prefix}{m}"] for m in ("recall@10", "ndcg@10", "mrr")}})
+        for name in variants:
+            data = splits if is_stream_model(name) else sequence_splits(splits, name)
+            rows.append({"model": name, "seed": s,
+                         **fit_and_rank(name, data, s, changes if is_stream_model(name) else None)})
+            print(f"seed {s} {name}: " + ", ".join(f"{k} {rows[-1][k]:.4f}" for k in ("recall@10", "ndcg@10", "mrr")
+                                                  if not np.isnan(rows[-1][k])) + f" ({rows[-1]['epochs']} epochs)",
+                  flush=True)
+    return pd.DataFrame(rows)
+
+
+def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_SEEDS, changes=None) -> Claims:
+    """Every claim whose models ran; ``only`` restricts the variants (the CI-sized check)."""
+    table = results(quick=quick, seed=seed, variants=tuple(only or VARIANTS), num_seeds=num_seeds, changes=changes)
+    summary = means(table, METRICS)
+    ran = set(table["model"])
+    return Claims([greater("imn_net", table, a, b, metric, claim=f"{a} {metric} > {b} ({label})")
+                   for a, b, metric, label in CLAIMS if {a, b} <= ran], summary)
