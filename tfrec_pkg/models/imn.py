@@ -378,8 +378,11 @@ def planted_data(config: IMNConfig, quick: bool = False, seed: int = 0) -> Windo
                                       parts=config.windows)
 
 
+# The planted stream is ~50x smaller than CZB (quick: 10k interactions; Sec. 5.1): with the
+# paper's learning rate 1e-3 validation MRR still climbs after 8 epochs, with 3e-3 it peaks in
+# 2-3 (quick pilot, seed 0), so planted runs use 3e-3 and at most 10 epochs.
 PLANTED_SIZES = dict(num_users=200, num_items=400, num_events=20_000)
-PLANTED = {"epochs": 8}
+PLANTED = {"learning_rate": 3e-3, "epochs": 10}
 
 registry.register("imn_net", IMNNet, IMNConfig, planted_data, protocol="stream",
                   description="IMN-Net: general + resource-limited user states on an interaction stream "
