@@ -63,9 +63,10 @@ imn_net``, 200 users, 400 items, 20k interactions) has not been recorded yet: ab
 per seed on that machine.
 
 No CI-sized claim test: IMN-Net > JODIE on Recall@10 clears 3 s.e. at the quick size (3.6), but
-training the two models over 5 seeds takes ~400 s there (~200 s on an idle machine), over the
-120 s a CI check may take, and smaller models or fewer epochs leave a difference of a few
-hundredths of Recall@10 that no smaller run can be trusted to keep above 3 s.e.
+training the two models takes 86-170 s per seed there on the busy machine (IMN-Net 68-112 s,
+JODIE 18-57 s; ~600 s for 5 seeds, ~300 s on an idle machine), over the 120 s a CI check may
+take. Smaller streams or models were not piloted: the difference is under a hundredth of
+Recall@10, and a smaller run would have to show it keeps 3 s.e. before it could be a test.
 """
 from __future__ import annotations
 
