@@ -63,7 +63,7 @@ def test_every_argument_has_help(parser):
 
 @pytest.mark.parametrize("args, names", [
     (["demo", "--models", "base_model", "deepfm"], "registered models (or all): base_model,"),
-    (["claims", "deepfm"], "models with claim checks: base_model, iprec, ipsrec, musenet, sum"),
+    (["claims", "deepfm"], "models with claim checks: base_model, imn_net, iprec, ipsrec, musenet, sum"),
     (["claims", "gru4rec"], "models with claim checks: base_model,"),
     (["bench", "deepfm"], "serving benchmarks: serving_fuzz; registered models: base_model,"),
     (["export", "--model", "deepfm", "--train-synthetic", "--out", "x"], "registered models: base_model,"),

@@ -24,6 +24,8 @@ LEGEND = {
                  "auc_lift_ratio = (auc - 0.5) / (bayes_auc - 0.5), the share of that best lift reached.",
     "full_ranking": "each test target ranked over the whole catalogue; bayes_*: the targets ranked by the "
                     "planted probabilities themselves, the best any model can reach.",
+    "stream": "each test interaction's item ranked over all items in time order, states carried on; "
+              "bayes_*: the items ranked by the planted probabilities, the best any model can reach.",
 }
 _KEEP_LAST = ("n", "epochs", "train_examples", "train_seconds", "total_seconds")
 

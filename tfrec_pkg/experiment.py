@@ -53,14 +53,16 @@ def planted_splits(model, config=None, quick: bool = False, seed: int = 0):
     return entry.data(config, quick=quick, seed=seed).splits()
 
 
-def build(model, vocab, config=None, *, seed: int | None = 0, compile: bool = False):
+def build(model, vocab, config=None, *, seed: int | None = 0, compile: bool = False, options: dict | None = None):
     """The model built from ``config`` and ``vocab``, weights seeded by ``seed`` (None leaves
     TF's global random state alone); ``compile=True`` adds Adam at the config's learning rate
-    (what ``training.train`` would compile with), for callers that fit by steps themselves."""
+    (what ``training.train`` would compile with), for callers that fit by steps themselves.
+    ``options``: further constructor arguments that come from the data (a split's
+    ``model_options``, e.g. a stream's number of interaction features)."""
     entry, config = resolve(model, config)
     if seed is not None:
         tf.keras.utils.set_random_seed(seed)
-    built = entry.model_class(config, vocab)
+    built = entry.model_class(config, vocab, **(options or {}))
     if compile:
         built.compile(optimizer=tf.keras.optimizers.Adam(getattr(config, "learning_rate", 1e-3)))
     return built
@@ -90,7 +92,8 @@ def run(model, config=None, quick: bool = False, seed: int = 0, splits=None, pro
 
 
 def _fit(model, splits, config, seed, seed_weights, train_kwargs):
-    built = build(model, splits[0].vocab, config, seed=seed if seed_weights else None)
+    built = build(model, splits[0].vocab, config, seed=seed if seed_weights else None,
+                  options=getattr(splits[0], "model_options", None))
     start = time.perf_counter()  # training alone, as demo's train_seconds always was
     history = train(built, splits[0], splits[1], seed=seed, **train_kwargs)
     return built, history, time.perf_counter() - start
@@ -106,6 +109,9 @@ def bayes_reference(row: dict, split, protocol: str = "pointwise") -> dict:
         best = split.bayes_optimal()
         return {"bayes_auc": best["auc"], "bayes_gauc": best["gauc"],
                 "auc_lift_ratio": (row["auc"] - 0.5) / (best["auc"] - 0.5)}
+    if protocol == "stream":   # the split knows its planted stream's true ranks
+        best = split.bayes_optimal() if hasattr(split, "bayes_optimal") else {}
+        return {f"bayes_{k}": v for k, v in best.items() if k in row}
     frame = getattr(split, "frame", None)
     if frame is None or "true_rank" not in frame:
         return {}

@@ -132,5 +132,5 @@ def test_registered_models_come_from_their_own_modules():
         assert getattr(models, entry.config_class.__name__) is entry.config_class
     from tfrec_pkg import claims
 
-    assert claims.names() == ["base_model", "iprec", "ipsrec", "musenet", "sum"]
+    assert claims.names() == ["base_model", "imn_net", "iprec", "ipsrec", "musenet", "sum"]
     assert all(callable(models.entry(n).hook("claims")) for n in claims.names())

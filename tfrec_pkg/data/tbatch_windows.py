@@ -20,12 +20,19 @@ Ids: one vocabulary per entity over the *whole* stream (JODIE's memory has a row
 item that ever appears): a user or item first seen after training still gets its own dynamic
 state from its interactions. Only ids are read from later splits, never their order or labels.
 Deltas are standardised with training statistics only (:func:`~tfrec_pkg.data.interactions.standardise`).
+
+Splits (:meth:`WindowedStream.splits` -> three :class:`StreamSplit`): what the library's shared
+training and evaluation (``training.train``, ``evaluation.evaluate(..., "stream")``,
+``experiment.run``) take for a split. A stream split knows its name, so it serves the windows
+in the order its part of the stream needs (t-batches in training, consecutive runs otherwise),
+and the splits before it, over which the memory is rebuilt before it is ranked.
 """
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from tfrec_pkg.data.interactions import DELTAS, PURCHASE, SPLIT, InteractionStream, standardise, time_deltas
@@ -33,6 +40,7 @@ from tfrec_pkg.data.tbatch import JODIE_WINDOWS, jodie_windows, tbatches
 from tfrec_pkg.data.vocab import Vocabulary
 
 ORDERS = ("tbatch", "time")
+SPLIT_NAMES = ("train", "val", "test")  # in time order (interactions.SPLIT)
 EVAL_STEP = 256  # rows per evaluation step at most (bounds the [step, items] score block)
 
 
@@ -45,6 +53,7 @@ class WindowedStream:
     windows: np.ndarray    # JODIE window id per interaction
     vocab: dict            # {"user": Vocabulary, "item": Vocabulary}
     delta_stats: dict      # {delta: (mean, std)} of the training rows
+    source: object = None  # the InteractionStream it was built from (its planted references)
 
     @classmethod
     def from_stream(cls, stream: InteractionStream, ratios=SPLIT, parts: int = JODIE_WINDOWS):
@@ -59,11 +68,15 @@ class WindowedStream:
                    "features": stream.features.astype(np.float32)}
         times = frame["timestamp"]
         seconds = (times - times.min()).dt.total_seconds() if hasattr(times, "dt") else times
-        return cls(columns, split, jodie_windows(np.asarray(seconds, np.float64), parts), vocab, stats)
+        return cls(columns, split, jodie_windows(np.asarray(seconds, np.float64), parts), vocab, stats, stream)
 
     @property
     def num_features(self) -> int:
         return self.columns["features"].shape[1]
+
+    def splits(self) -> tuple[StreamSplit, StreamSplit, StreamSplit]:
+        """(train, val, test) views of this stream for ``training.train`` and ``evaluate``."""
+        return tuple(StreamSplit(name, self) for name in SPLIT_NAMES)
 
     def window_steps(self, splits=("train",), order: str = "tbatch", max_step: int = EVAL_STEP):
         """[(rows in processing order, row_splits)] per window of the rows in ``splits``."""
@@ -108,6 +121,90 @@ class WindowedStream:
                  "row_splits": tf.TensorSpec([None], tf.int64)}
         data = tf.data.Dataset.from_generator(elements, output_signature=spec)
         return data.apply(tf.data.experimental.assert_cardinality(len(windows))).prefetch(2)
+
+
+@dataclasses.dataclass
+class StreamSplit:
+    """One part of a :class:`WindowedStream` behind the split interface of the library
+    (``.name``, ``.vocab``, ``.dataset(...)``, ``len``), for models that carry a memory through
+    the stream (IMN-Net, JODIE). The whole stream stays reachable (``.stream``): a memory model
+    is evaluated on a split after a pass over the splits before it (``.warm_up``)."""
+
+    name: str
+    stream: WindowedStream
+
+    def __post_init__(self):
+        if self.name not in SPLIT_NAMES:
+            raise ValueError(f"split name must be one of {SPLIT_NAMES}, got {self.name!r}")
+
+    @property
+    def vocab(self) -> dict:
+        return self.stream.vocab
+
+    @property
+    def model_options(self) -> dict:
+        """Constructor arguments a stream model needs beside config and vocab (``experiment.build``)."""
+        return {"num_features": self.stream.num_features}
+
+    @property
+    def warm_up(self) -> tuple[str, ...]:
+        """The splits before this one in time: the memory's history when this one is ranked."""
+        return SPLIT_NAMES[:SPLIT_NAMES.index(self.name)]
+
+    def dataset(self, batch_size: int | None = None, shuffle: bool | None = None, seed: int = 0,
+                group_size: int = 1) -> tf.data.Dataset:
+        """This split's windows, always in time order: t-batches for ``train``, consecutive runs
+        (``order="time"``, never ranked against states from its future) for ``val`` and ``test``.
+        ``batch_size``, ``shuffle``, ``seed`` and ``group_size`` belong to the split interface
+        (``training.train`` passes them) and change nothing here: time fixes a window's size,
+        and shuffling would feed each window a memory written by its future."""
+        return self.stream.dataset(self.name, order="tbatch" if self.name == "train" else "time")
+
+    def __len__(self) -> int:
+        return int(np.sum(self.stream.split == self.name))
+
+    def bayes_optimal(self, k: int = 10) -> dict[str, float]:
+        """Recall@k, NDCG@k and MRR of the planted stream's true ranks on this split (column
+        ``true_rank`` of the source stream; ``blind_*`` from ``blind_rank`` when it has one):
+        the best any model can reach in expectation."""
+        frame = getattr(self.stream.source, "frame", None)
+        if frame is None or "true_rank" not in frame:
+            raise ValueError(f"split {self.name!r}: the stream has no planted ranks (column 'true_rank')")
+        out, rows = {}, self.stream.split == self.name
+        for prefix, column in (("", "true_rank"), ("blind_", "blind_rank")):
+            if column in frame:
+                rank = frame[column].to_numpy(np.float64)[rows]
+                out[f"{prefix}recall@{k}"] = float(np.mean(rank <= k))
+                out[f"{prefix}ndcg@{k}"] = float(np.mean(np.where(rank <= k, 1.0 / np.log2(1.0 + rank), 0.0)))
+                out[f"{prefix}mrr"] = float(np.mean(1.0 / rank))
+        return out
+
+
+def next_item_data(stream: WindowedStream, max_history: int):
+    """The same stream as next-item rows for sequence models (SASRec, GRU4Rec: ``specs.next_item``
+    without providers): one row per interaction, its target the item, its history the user's
+    ``max_history`` items before it (:func:`~tfrec_pkg.data.sequences.history_before_each_event`,
+    earlier splits included), each row in the stream's own split. Training rows without a
+    history (a user's first interaction) are left out: there is nothing to encode. Every val
+    and test interaction stays a row, so a full-ranking evaluation ranks the interactions the
+    stream protocol ranks; the catalogue (``items``) is every item of the stream. Needs the
+    raw-id stream the windows were built from (``stream.source``)."""
+    from tfrec_pkg import specs
+    from tfrec_pkg.data.sequences import history_before_each_event
+    from tfrec_pkg.data.synthetic.base import SyntheticData
+
+    frame = getattr(stream.source, "frame", None)
+    if frame is None:
+        raise ValueError("next_item_data needs the raw-id stream the windows were built from (stream.source)")
+    history, lengths = history_before_each_event(frame, "user_id", "item_id", "timestamp", max_history)
+    keep = (lengths > 0) | (stream.split != "train")
+    rows = pd.DataFrame({"user_id": frame["user_id"].to_numpy(), "hist_item_ids": list(history),
+                         "item_id": frame["item_id"].to_numpy(), "timestamp": frame["timestamp"].to_numpy(),
+                         "label": np.ones(len(frame), np.int64)})[keep].reset_index(drop=True)
+    columns = ("user_id", "hist_item_ids", "item_id")
+    items = pd.DataFrame({"item_id": np.sort(frame["item_id"].unique())})
+    return SyntheticData(rows, stream.split[keep], [s for s in specs.next_item(max_history) if s.name in columns],
+                         items=items)
 
 
 def consecutive_runs(users, items, segments, max_step: int) -> np.ndarray:

@@ -10,6 +10,12 @@
   bounded (cases x items scores at a time).
 * ``sampled_ranking``: the target against ``num_negatives`` items sampled uniformly
   (never the target); HR/MRR/NDCG@K.
+* ``stream``: models with a memory carried through an interaction stream (IMN-Net, JODIE) on a
+  :class:`~tfrec_pkg.data.tbatch_windows.StreamSplit`: the model's ``evaluate_stream(stream,
+  split, warm_up)`` rebuilds its memory over the splits before this one, then ranks each of the
+  split's interactions over all items in time order and takes it into the memory; the model's
+  metrics (IMN-Net: Recall@10/20, NDCG@10/20, MRR). ``ks`` (optional) only checks that the
+  model reports those cut-offs: the model fixes them.
 
 Ranking protocols need ``model.score_candidates(features, candidates)`` -> [B, C] scores, where
 ``candidates`` is a dict of raw candidate item features shaped [B, C]. RecModel provides a
@@ -36,7 +42,7 @@ from tfrec_pkg.data.pipelines import frame_to_arrays
 from tfrec_pkg.evaluation import metrics
 from tfrec_pkg.features import NUM_RESERVED
 
-PROTOCOLS = ("pointwise", "full_ranking", "sampled_ranking")
+PROTOCOLS = ("pointwise", "full_ranking", "sampled_ranking", "stream")
 
 
 def evaluate(model, data, protocol: str = "pointwise", *, ks=None, batch_size: int = 1024,
@@ -46,6 +52,8 @@ def evaluate(model, data, protocol: str = "pointwise", *, ks=None, batch_size: i
     start = time.perf_counter()
     if protocol == "pointwise":
         row = _pointwise(model, data, batch_size, () if ks is None else ks)
+    elif protocol == "stream":
+        row = _stream(model, data, ks)
     else:
         row = _ranking(model, data, protocol, (5, 10) if ks is None else ks, batch_size, num_negatives, seed)
     row = {"model": name or model.name, "protocol": protocol, **row, "n": len(data),
@@ -64,6 +72,22 @@ def _pointwise(model, data, batch_size, ks):
            "logloss": metrics.logloss(y, np.clip(p, 0.0, 1.0))}
     for k in ks:
         row[f"ndcg@{k}"] = metrics.grouped_ndcg(y, p, groups, k)
+    return row
+
+
+def _stream(model, data, ks):
+    if not hasattr(data, "stream") or not hasattr(data, "warm_up"):
+        raise ValueError(f"the stream protocol needs a stream split (data.tbatch_windows.StreamSplit), "
+                         f"got {type(data).__name__}")
+    if not hasattr(model, "evaluate_stream"):
+        raise ValueError(f"the stream protocol needs a model with a memory (evaluate_stream); "
+                         f"{type(model).__name__} has none")
+    out = model.evaluate_stream(data.stream, data.name, warm_up=data.warm_up)
+    row = {k: v for k, v in out.items() if k != "n"}  # evaluate() adds n = len(data)
+    missing = [k for k in (ks or ()) if f"ndcg@{k}" not in row]
+    if missing:
+        raise ValueError(f"{type(model).__name__} ranks at fixed cut-offs "
+                         f"{sorted(int(c.split('@')[1]) for c in row if c.startswith('ndcg@'))}; ks {missing} not among them")
     return row
 
 
