@@ -73,8 +73,9 @@ def format_tables(by_protocol: dict[str, pd.DataFrame]) -> str:
 
 def run(models=("all",), quick: bool = False, seed: int = 0, verbose="auto") -> dict[str, pd.DataFrame]:
     chosen = names(models)
-    minutes = estimate_seconds(chosen, quick) / 60
-    print(f"demo: {len(chosen)} model(s), about {minutes:.0f} min on an idle 2-core machine"
+    seconds = estimate_seconds(chosen, quick)
+    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    print(f"demo: {len(chosen)} model(s), about {took} on an idle 2-core machine"
           f"{' (smoke run: one epoch each)' if quick else ''}", flush=True)
     terminal = sys.stdout.isatty()
     rows = []

@@ -126,9 +126,10 @@ def test_imn_net_is_registered_for_demo_and_claims_with_variants_as_configs():
 def test_demo_row_has_the_stream_metrics_and_the_bayes_reference(monkeypatch):
     entry = registry.entry("imn_net")
     monkeypatch.setitem(registry._REGISTRY, "imn_net", dataclasses.replace(entry, planted={**entry.planted, **TINY}))
-    table = demo.run(["imn_net"], quick=True, verbose=0)
-    row = table.iloc[0]
-    assert row["model"] == "imn_net" and row["protocol"] == "stream"
+    tables = demo.run(["imn_net"], quick=True, verbose=0)
+    assert list(tables) == ["stream"]   # one table per protocol
+    row = tables["stream"].iloc[0]
+    assert row["model"] == "imn_net"
     for metric in ("recall@10", "ndcg@10", "mrr"):
         assert 0.0 <= row[metric] <= 1.0 and 0.0 < row[f"bayes_{metric}"] <= 1.0
     assert row["train_examples"] == len(experiment.planted_splits("imn_net", quick=True)[0])

@@ -114,7 +114,7 @@ def test_plugin_model_is_found_by_demo_claims_bench_and_export(tmp_path):
     run = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(tmp_path)], env=env,
                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "== toy: planted data" in run.stdout                         # demo
+    assert "toy: 1 epoch(s) on " in run.stdout                          # demo (one line per model)
     assert "test AUC above chance" in run.stdout              # claims
     bench = (tmp_path / "BENCH.md").read_text()
     assert "tfrec bench toy" in bench and "toy_parameters" in bench    # bench, with the model's hook
