@@ -59,7 +59,9 @@ def tables(rows) -> dict[str, pd.DataFrame]:
     for protocol, part in frame.groupby("protocol", sort=False):
         part = part.dropna(axis=1, how="all").drop(columns=["protocol", "eval_seconds"], errors="ignore")
         last = [c for c in _KEEP_LAST if c in part]
-        out[protocol] = part[[c for c in part if c not in last] + last].reset_index(drop=True)
+        reference = [c for c in part if c.startswith("bayes_") or c == "auc_lift_ratio"]
+        metrics = [c for c in part if c not in last and c not in reference]
+        out[protocol] = part[metrics + reference + last].reset_index(drop=True)
     return out
 
 
