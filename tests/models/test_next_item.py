@@ -88,6 +88,7 @@ def test_trains_to_a_third_of_the_bayes_optimal_lift(splits, make):
     model = make(train_split.vocab)
     history = train(model, train_split, val, epochs=8, learning_rate=1e-2, patience=8, verbose=0)
     assert np.isfinite(history.history["ce"]).all() and "val_mrr_at_10" in history.history
+    assert "mrr_at_10" not in history.history   # validation-only: not logged as a training metric
     row = evaluate(model, test, "full_ranking", ks=(10,)).iloc[0]
     chance, best = 10 / len(test.items), test.frame["true_rank_hr10"].mean()
     print(f"{model.name}: HR@10 {row['hr@10']:.3f} (chance {chance:.3f}, Bayes-optimal {best:.3f})")

@@ -85,6 +85,11 @@ class NextItemModel(RecModel):
             self.target_counts = tf.Variable(tf.zeros([self.vocab["item"].size], tf.float32),
                                              trainable=False, name="target_counts")
 
+    def train_step(self, inputs):
+        logs = super().train_step(inputs)
+        logs.pop(self.mrr.name)   # measured on validation only: a training "mrr_at_10: 0" means nothing
+        return logs
+
     # --- what a subclass provides --------------------------------------------------------
     def user_vectors(self, features, training=False):
         """(u [B, H], extra) on index features; ``extra`` is model-specific (IPSRec: the
