@@ -35,9 +35,9 @@ def names(models=("all",)) -> list[str]:
 
 
 def estimate_seconds(models, quick: bool = False) -> float:
-    """The demo's expected run time on an idle 2-core machine (the smoke run: about a third)."""
+    """The demo's expected run time on an idle 2-core machine (the smoke run: about half)."""
     total = sum(registry.entry(n).demo_seconds for n in models)
-    return total / 3 if quick else total
+    return total / 2 if quick else total
 
 
 def run_model(name: str, quick: bool = False, seed: int = 0, verbose="auto") -> dict:

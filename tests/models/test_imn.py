@@ -97,6 +97,15 @@ def test_states_are_carried_in_time_order_across_t_batches(stream):
     assert np.abs(fresh[user] - carried[user]).max() > 1e-4
 
 
+def test_logged_loss_is_the_epochs_mean_window_loss(stream):
+    model = build(stream)
+    history = model.fit(stream.dataset("train"), epochs=1, verbose=0).history
+    windows = sum(1 for _ in stream.dataset("train"))
+    tracker = model._sum_trackers[0]
+    assert windows > 1 and int(tracker.count.numpy()) == windows   # every window, not the last one
+    assert history["loss"][0] == pytest.approx(float(tracker.result()))
+
+
 def test_reset_states_restores_the_initial_memory(stream):
     model = build(stream)
     model.fit(stream.dataset("train"), epochs=1, verbose=0)

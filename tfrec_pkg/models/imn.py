@@ -321,9 +321,10 @@ class IMNNet(RecModel):
         return total
 
     def _logs(self, total, rank: bool):
-        trackers = [getattr(self, f"_tracker_{name}") for name in self.loss_names]
-        logs = {m.name: m.result() for m in trackers + (self.rank_metrics if rank else [])}
-        return logs | {"loss": total}
+        loss = self._sum_trackers[0]   # RecModel's "loss": the epoch's mean window loss, like the terms
+        loss.update_state(total)
+        trackers = [getattr(self, f"_tracker_{name}") for name in self.loss_names] + [loss]
+        return {m.name: m.result() for m in trackers + (self.rank_metrics if rank else [])}
 
     def train_step(self, window):
         return self._logs(self.run_window(window, learn=True, rank=False), rank=False)
@@ -574,7 +575,7 @@ PLANTED_SIZES = dict(num_users=200, num_items=400, num_events=20_000)
 PLANTED = {"learning_rate": 3e-3, "epochs": 10}
 
 registry.register("imn_net", IMNNet, IMNConfig, planted_data, protocol="stream",
-                  demo_seconds=30,
+                  demo_seconds=21,
                   description="IMN-Net: general + resource-limited user states on an interaction stream "
                               "(IMN-Net*, IMN_MSE, IMN_NCE and JODIE as configs: variant=...)",
                   planted=PLANTED, claims="tfrec_pkg.claims.imn_checks:checks")

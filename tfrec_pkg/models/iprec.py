@@ -325,7 +325,7 @@ def planted_data(config: IPRecConfig, quick: bool = False, seed: int = 0, num_us
 # Planted training: Adam at 1e-3 on batches of 256 (training.train's optimiser); the paper's
 # RMSProp at 1e-4 is model.paper_optimizer().
 registry.register("iprec", IPRec, IPRecConfig, planted_data, protocol="pointwise",
-                  demo_seconds=41,
+                  demo_seconds=26,
                   description="IPRec: package recommendation with intra- and inter-package attention",
                   planted={**PLANTED_SIZES, "learning_rate": 1e-3, "batch_size": 256},
                   claims="tfrec_pkg.claims.iprec_checks:checks", bench="tfrec_pkg.bench.iprec_packages:package_bench")

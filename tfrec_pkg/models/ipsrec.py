@@ -170,7 +170,7 @@ def info_nce(u, v, temperature: float = 1.0):
 
 
 registry.register("ipsrec", IPSRec, IPSRecConfig, planted_data, protocol="full_ranking",
-                  demo_seconds=59,
+                  demo_seconds=36,
                   description="IPSRec-S: item-provider co-learning (SASRec = use_provider=False; "
                               "SASRec + provider control = provider_in_item=True)",
                   planted=PLANTED, claims="tfrec_pkg.claims.ipsrec_checks:checks",

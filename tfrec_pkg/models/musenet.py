@@ -231,6 +231,6 @@ def planted_data(config: MuSENetConfig, quick: bool = False, seed: int = 0):
 
 
 registry.register("musenet", MuSENet, MuSENetConfig, planted_data, protocol="pointwise",
-                  demo_seconds=14,
+                  demo_seconds=8,
                   description="MuSENet: learned implicit scenarios with repeat-aware prediction",
                   claims="tfrec_pkg.claims.musenet_checks:checks", bench="tfrec_pkg.bench.musenet_scoring:scoring_bench")
