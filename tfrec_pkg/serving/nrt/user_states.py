@@ -30,6 +30,16 @@ IMN_ITEM_KEYS = ("item_state",)
 IMN_EVENT_COLUMNS = ("user_delta", "item_delta", "user_since_purchase", "is_purchase")
 
 
+def _with_initial(found, ids, initial) -> list[VersionedState]:
+    """The stored states, with ``initial(ids)`` in place of the ids the store has not seen (their
+    version kept, so the first write is still a compare-and-set)."""
+    fresh = [i for i, (state, _) in enumerate(found) if state is None]
+    out = list(found)
+    for i, state in zip(fresh, initial([ids[i] for i in fresh]) if fresh else []):
+        out[i] = VersionedState(state, found[i].version)
+    return out
+
+
 def _tensor(signature, name, values):
     """``values`` as a tensor of the signature input ``name``'s dtype."""
     import tensorflow as tf
@@ -182,12 +192,7 @@ class NRTUserStates:
         reasons = self._checked(keys, found, keys, self.contract.user_shapes, "user")
         if reasons:
             raise CorruptState(reasons)
-        fresh = [i for i, (s, _) in enumerate(found) if s is None]
-        initial = self.contract.initial_users([user_ids[i] for i in fresh]) if fresh else []
-        out = list(found)
-        for i, state in zip(fresh, initial):
-            out[i] = VersionedState(state, found[i].version)
-        return out
+        return _with_initial(found, user_ids, self.contract.initial_users)
 
     def _read_items(self, keys, item_ids, owners) -> list[VersionedState]:
         try:
@@ -198,12 +203,7 @@ class NRTUserStates:
         reasons = self._checked(keys, found, owners, self.contract.item_shapes, "item")
         if reasons:
             raise CorruptState(reasons)
-        fresh = [i for i, (s, _) in enumerate(found) if s is None]
-        initial = self.contract.initial_items([item_ids[i] for i in fresh]) if fresh else []
-        out = list(found)
-        for i, state in zip(fresh, initial):
-            out[i] = VersionedState(state, found[i].version)
-        return out
+        return _with_initial(found, item_ids, self.contract.initial_items)
 
     # --- events ----------------------------------------------------------------------------
     def on_events(self, user_ids, item_ids, category_ids=None, **columns) -> int:
