@@ -11,6 +11,8 @@ it to the generator.
   int64 categories).
 * :func:`next_item` -- aligned item/provider histories and the next item with its provider
   (IPSRec, SASRec, GRU4Rec; the provider synthetic data and the public IPSRec readers).
+* :func:`next_item_all_positions` -- the same sequences as one row per user with the next item at
+  every step (SASRec's all-position training form).
 * :func:`package_click` -- a package (article + publishing media + friends) shown to a user, the
   user's object sets, clicked packages and the package's inter-package neighbours (IPRec; the
   planted ``packages`` data and the IPRec raw-log reader).
@@ -42,6 +44,20 @@ def next_item(max_history: int) -> list[FeatureSpec]:
         FeatureSpec("hist_provider_ids", "int64", (max_history,), vocabulary="provider"),
         FeatureSpec("item_id", "int64", vocabulary="item"),
         FeatureSpec("provider_id", "int64", vocabulary="provider"),
+    ]
+
+
+def next_item_all_positions(max_history: int) -> list[FeatureSpec]:
+    """One row per user sequence (SASRec's own training form): the inputs i_1..i_n with their
+    providers, and at every step t the next item i_{t+1} (``target_item_ids``, aligned with
+    the inputs, padding where the inputs pad) with its provider. The loss is taken at every
+    real step, so one forward pass trains n targets."""
+    return [
+        FeatureSpec("user_id", "int64", vocabulary="user"),
+        FeatureSpec("hist_item_ids", "int64", (max_history,), vocabulary="item"),
+        FeatureSpec("hist_provider_ids", "int64", (max_history,), vocabulary="provider"),
+        FeatureSpec("target_item_ids", "int64", (max_history,), vocabulary="item"),
+        FeatureSpec("target_provider_ids", "int64", (max_history,), vocabulary="provider"),
     ]
 
 
