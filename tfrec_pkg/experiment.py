@@ -117,8 +117,7 @@ def bayes_reference(row: dict, split, protocol: str = "pointwise") -> dict:
         return {}
     from tfrec_pkg.evaluation import metrics
 
-    positives = frame[frame[split.label] == 1] if split.label in frame else frame
-    ranks = positives["true_rank"].to_numpy()
+    ranks = split.positives["true_rank"].to_numpy()
     functions = {"hr": metrics.hit_rate, "mrr": metrics.mrr, "ndcg": metrics.ndcg, "recall": metrics.recall}
     out = {}
     for column in row:

@@ -1,11 +1,15 @@
-"""Training helper shared by the CLI, the claim checks and tools/export.py.
+"""Training helper shared by ``tfrec train``, the claim checks, the demo and tools/export.py.
 
-``train(model, train_split, val_split)`` adapts a model that learns state from its training
-data (``model.adapt(train_split)``, e.g. DiffNet's social graph, as Keras' preprocessing layers
-are adapted before ``fit``), compiles with the config's learning rate, fits with
-Keras progress bars, stops early on the model's validation metric (best weights restored),
-and -- given ``checkpoint_dir`` -- resumes an interrupted run from its last completed epoch
-(``tf.keras.callbacks.BackupAndRestore``). Works inside ``strategy.scope()``.
+``train(model, train, val)`` adapts a model that learns state from its training data
+(``model.adapt(train)``, e.g. DiffNet's social graph, as Keras' preprocessing layers are adapted
+before ``fit``), compiles with the config's learning rate, fits with Keras progress bars, stops
+early on the model's validation metric (best weights restored) after ``patience`` epochs
+without a better one (default: the config's ``patience`` where it has one -- the next-item
+models' 10, RecBole's ``stopping_step`` -- else 1), and -- given ``checkpoint_dir`` -- resumes an
+interrupted run from its last completed epoch (``tf.keras.callbacks.BackupAndRestore``).
+``callbacks`` are added to those. ``train`` and ``val`` are splits (``Split``, as the loaders
+and planted generators return them) or plain DataFrames with the model's input columns.
+Works inside ``strategy.scope()``.
 """
 from __future__ import annotations
 
@@ -13,23 +17,29 @@ import os
 
 import tensorflow as tf
 
+from tfrec_pkg.data.synthetic.base import as_split
+
 
 def train(model, train_split, val_split=None, *, epochs: int | None = None, batch_size: int | None = None,
           learning_rate: float | None = None, checkpoint_dir: str | None = None,
-          tensorboard_dir: str | None = None, patience: int = 1, verbose: int | str = "auto", seed: int = 0):
+          tensorboard_dir: str | None = None, patience: int | None = None, callbacks=(),
+          verbose: int | str = "auto", seed: int = 0):
     cfg = model.config
     epochs = epochs or getattr(cfg, "epochs", 1)
     batch_size = batch_size or getattr(cfg, "batch_size", 256)
     learning_rate = learning_rate or getattr(cfg, "learning_rate", 1e-3)
+    patience = getattr(cfg, "patience", 1) if patience is None else patience
+    train_split = as_split(train_split, model, "train")
     model(model.example_batch())  # build first: BackupAndRestore restores into existing variables
     if hasattr(model, "adapt"):
         model.adapt(train_split)
     if model.optimizer is None:
         model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
-    callbacks = []
+    callbacks = list(callbacks)
     val = None
     group = getattr(model, "example_group_size", 1)  # e.g. 1 positive + 4 negatives per softmax
     if val_split is not None:
+        val_split = as_split(val_split, model, "val")
         val = val_split.dataset(max(batch_size, 1024), shuffle=False, group_size=group)
         monitor = getattr(model, "early_stopping_monitor", "val_total_loss")
         mode = "max" if "auc" in monitor or "ndcg" in monitor or "mrr" in monitor else "min"

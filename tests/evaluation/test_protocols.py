@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import tfrec_pkg  # noqa: F401
+from tfrec_pkg.data.synthetic.base import Split
 from tfrec_pkg.data.vocab import Vocabulary
 from tfrec_pkg.evaluation import evaluate
 from tfrec_pkg.evaluation.protocols import known_items
@@ -39,14 +40,9 @@ class _Stub:
         return -np.abs(ids - taste[:, None])
 
 
-class _Split:
-    def __init__(self):
-        self.frame = pd.DataFrame({"item_id": TARGET, "taste": TASTE.astype(np.float32), "label": 1})
-        self.label = "label"
-        self.items = pd.DataFrame({"item_id": CATALOGUE, "provider_id": CATALOGUE % 3})
-
-    def __len__(self):
-        return len(self.frame)
+def _Split():
+    return Split("test", pd.DataFrame({"item_id": TARGET, "taste": TASTE.astype(np.float32), "label": 1}), [], {},
+                 items=pd.DataFrame({"item_id": CATALOGUE, "provider_id": CATALOGUE % 3}))
 
 
 def _expected(candidates, ks):

@@ -20,7 +20,10 @@
 Ranking protocols need ``model.score_candidates(features, candidates)`` -> [B, C] scores, where
 ``candidates`` is a dict of raw candidate item features shaped [B, C]. RecModel provides a
 generic version for pointwise models (each candidate replaces the target features).
-Ties are ranked pessimistically (the rule of ``evaluation/ranking.py``).
+Ties are ranked pessimistically (the rule of ``evaluation/ranking.py``). A model that scores its
+whole catalogue in one call (``model.score_catalogue(features)`` -> (item ids [V], scores [B, V]),
+the next-item models) is ranked by full ranking that way: one matrix product per block of cases
+instead of one candidate gather per case, the same ranks (tests/evaluation/test_protocols.py).
 
 What a model knows of the items comes from its vocabulary: when the catalogue's key column
 (e.g. ``item_id``) is a feature of ``model.feature_spec`` with a vocabulary in ``model.vocab``
@@ -39,7 +42,9 @@ import pandas as pd
 import tensorflow as tf
 
 from tfrec_pkg.data.pipelines import frame_to_arrays
+from tfrec_pkg.data.synthetic.base import as_split
 from tfrec_pkg.evaluation import metrics
+from tfrec_pkg.evaluation.ranking import pessimistic_rank_np
 from tfrec_pkg.features import NUM_RESERVED
 
 PROTOCOLS = ("pointwise", "full_ranking", "sampled_ranking", "stream")
@@ -47,9 +52,12 @@ PROTOCOLS = ("pointwise", "full_ranking", "sampled_ranking", "stream")
 
 def evaluate(model, data, protocol: str = "pointwise", *, ks=None, batch_size: int = 1024,
              num_negatives: int = 100, seed: int = 0, name: str | None = None) -> pd.DataFrame:
+    """One results row of ``model`` on ``data`` (a split, or a DataFrame with the model's input
+    columns: ``data.synthetic.base.as_split``) under ``protocol`` (module docstring)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     start = time.perf_counter()
+    data = as_split(data, model, "test")
     if protocol == "pointwise":
         row = _pointwise(model, data, batch_size, () if ks is None else ks)
     elif protocol == "stream":
@@ -105,7 +113,7 @@ def known_items(model, column: str, ids) -> np.ndarray:
 def _ranking(model, data, protocol, ks, batch_size, num_negatives, seed):
     if data.items is None:
         raise ValueError(f"{protocol} needs the split's item catalogue (split.items)")
-    cases = data.frame[data.frame[data.label] == 1].reset_index(drop=True)
+    cases = data.positives.reset_index(drop=True)
     if cases.empty:
         raise ValueError("ranking protocols need at least one positive test row")
     catalogue = data.items.reset_index(drop=True)
@@ -119,6 +127,10 @@ def _ranking(model, data, protocol, ks, batch_size, num_negatives, seed):
     known = position >= 0
     rng = np.random.default_rng(seed)
     arrays = frame_to_arrays(cases, model.feature_spec, label=None)
+    if protocol == "full_ranking" and hasattr(model, "score_catalogue"):
+        ranks = _catalogue_ranks(model, arrays, cases[item_key].to_numpy(), items[item_key].to_numpy(), known,
+                                 batch_size)
+        return _ranking_row(ranks, known, ks)
     ranks = np.zeros(len(cases), dtype=np.int64)
     step = max(1, batch_size if protocol == "sampled_ranking" else max(1, 65_536 // max(1, len(items))))
     rows = np.flatnonzero(known)  # misses are never scored
@@ -136,6 +148,30 @@ def _ranking(model, data, protocol, ks, batch_size, num_negatives, seed):
         feats = {k: tf.constant(v[batch]) for k, v in arrays.items()}
         scores = np.asarray(model.score_candidates(feats, candidates))
         ranks[batch] = metrics.rank_of_target(scores, target)
+    return _ranking_row(ranks, known, ks)
+
+
+def _catalogue_ranks(model, arrays, targets, candidates, known, batch_size):
+    """Ranks of the known ``targets`` among the ``candidates`` (raw ids) from whole-catalogue
+    scores, in blocks of rows that keep a block's [rows, V] scores near 64 MB."""
+    ranks = np.zeros(len(targets), dtype=np.int64)
+    rows = np.flatnonzero(known)
+    lo, step, valid, column = 0, 1, None, None  # the first block is one row: it tells V
+    while lo < len(rows):
+        batch = rows[lo:lo + step]
+        ids, scores = model.score_catalogue({k: tf.constant(v[batch]) for k, v in arrays.items()})
+        if valid is None:  # the model's catalogue: its known items, in its own column order
+            ids = np.asarray(ids)
+            valid = np.isin(ids, candidates)[None]
+            column = pd.Index(ids).get_indexer(targets)
+        scores = np.asarray(scores)
+        ranks[batch] = pessimistic_rank_np(scores, scores[np.arange(len(batch)), column[batch]], valid)
+        lo += len(batch)
+        step = max(1, min(batch_size, (1 << 24) // scores.shape[1]))
+    return ranks
+
+
+def _ranking_row(ranks, known, ks):
     row = {}
     for k in ks:  # a miss adds 0 to every metric but counts in the mean over all cases
         for name, fn in (("hr", metrics.hit_rate), ("mrr", metrics.mrr), ("ndcg", metrics.ndcg)):

@@ -16,7 +16,10 @@ LayerNorm + dropout, as in the reference code).
   ``CoAttentionFusion`` (``direction="cross"``: each stream queries the other; "reference":
   the reference code's variant).
 * User vector u = the item-side output at the last real step (Eq. 5); the provider-side
-  output at the last real step is v (Eq. 12).
+  output at the last real step is v (Eq. 12). In the all-position training form
+  (``training_positions="all"``) every real step gives a (u, v) pair: the cross-entropy and
+  the InfoNCE term are taken over all of them (each step's v is its u's positive, the other
+  steps of the batch the negatives) -- our reading, as the paper trains the last step only.
 * Loss (Eq. 13): full softmax cross-entropy of u . E_item^T against the next item, plus
   ``contrastive_weight`` x InfoNCE between u and v with raw dot products / temperature and the
   other 2N-2 in-batch vectors as negatives (the reference's NT-Xent form).
@@ -43,7 +46,6 @@ import tensorflow as tf
 from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
 from tfrec_pkg.layers.co_attention import CoAttentionFusion
-from tfrec_pkg.layers.sequence import last_step
 from tfrec_pkg.layers.transformer import (TransformerEncoder, aligned_causal_mask, causal_mask,
                                           normal_init, plain_causal_mask)
 from tfrec_pkg.models import registry
@@ -124,8 +126,9 @@ class IPSRec(NextItemModel):
         x = x + position(steps)[None] + self.segment(tf.fill([1, 1], segment))
         return self.input_dropout(self.input_norm(x), training=training)
 
-    def user_vectors(self, features, training=False):
-        """(u [B, H] item-side, v [B, H] provider-side or None) at the last real step."""
+    def sequence_outputs(self, features, training=False):
+        """(item-side [B, L, H], provider-side [B, L, H] or None) at every step; read at the
+        last real step they are u (Eq. 5) and v (Eq. 12)."""
         items = features["hist_item_ids"]
         valid = tf.not_equal(items, 0)
         x = self.item_embedding(items)
@@ -133,8 +136,7 @@ class IPSRec(NextItemModel):
             x += self.provider_embedding(features["hist_provider_ids"])
         x_i = self._tokens(x, self.item_position, 0, training)
         if not self.config.use_provider:
-            h = self.encoder(x_i, attention_mask=causal_mask(valid), training=training)
-            return last_step(h, items), None
+            return self.encoder(x_i, attention_mask=causal_mask(valid), training=training), None
         x_p = self._tokens(self.provider_embedding(features["hist_provider_ids"]), self.provider_position, 1, training)
         length = tf.shape(items)[1]
         if self.config.stream == "single":                                               # Eqs. (2)-(3)
@@ -145,12 +147,11 @@ class IPSRec(NextItemModel):
             h_i = self.encoder(x_i, attention_mask=causal_mask(valid), training=training)
             h_p = self.provider_encoder(x_p, attention_mask=causal_mask(valid), training=training)
             h_i, h_p = self.fusion(h_i, h_p, valid, training=training)
-        return last_step(h_i, items), last_step(h_p, items)                             # Eqs. (5), (12)
+        return h_i, h_p
 
     def loss_terms(self, features, training=False):
-        idx = self.map_ids(features)
-        u, v = self.user_vectors(idx, training)
-        ce = self.item_loss(u, idx["item_id"], training)                                 # Eq. (13), CE
+        u, v, target = self.training_vectors(self.map_ids(features), training)            # Eqs. (5), (12)
+        ce = self.item_loss(u, target, training)                                         # Eq. (13), CE
         if v is None or self.config.contrastive_weight == 0:
             return {"ce": ce, "infonce": tf.zeros_like(ce)}
         return {"ce": ce, "infonce": self.config.contrastive_weight * info_nce(u, v, self.config.temperature)}

@@ -1,8 +1,21 @@
 """NextItemModel: the shared half of next-item models (IPSRec, SASRec, GRU4Rec).
 
-A subclass encodes the history into a user vector u [B, H] (``user_vectors``); everything
-else is shared: the score of item i is u . E_item[i] over the item table, the training loss,
-validation MRR@10 for early stopping, top-k serving and ``recommend``.
+A subclass encodes the history causally into one vector per step (``sequence_outputs``: the
+output at step t has seen the inputs at steps <= t only); the user vector u [B, H] is the
+output at the last real step (``user_vectors``). Everything else is shared: the score of item
+i is u . E_item[i] over the item table, the training loss, validation MRR@10 for early
+stopping, whole-catalogue scoring (``score_catalogue``), top-k serving and ``recommend``.
+
+Training forms (``NextItemConfig.training_positions``; the rows come from the data side,
+``Interactions.splits(training_positions=...)``, and the model trains on either):
+
+* ``"last"`` (RecBole's form, the default): one row per prefix, the loss at its last step
+  (target ``item_id``). A user with n events costs n - 1 encoder passes.
+* ``"all"`` (SASRec's own form): one row per user sequence with the next item at every step
+  (``target_item_ids``, :func:`tfrec_pkg.specs.next_item_all_positions`); the loss is taken at
+  every real step, averaged over the steps of the batch, so one pass trains n - 1 targets.
+  Because the encoders are causal, step t's output is the same vector the prefix form would
+  compute for the prefix ending at t (tests/models/test_next_item.py checks it).
 
 Item loss (``NextItemConfig.item_loss``):
 
@@ -20,6 +33,12 @@ Item loss (``NextItemConfig.item_loss``):
 Validation MRR@10 ranks the target among all items in row blocks of ``_RANK_BLOCK`` rows, so
 memory stays O(_RANK_BLOCK x V) whatever the batch size (a [1024, 1M] score matrix is 4 GB).
 
+Items outside the vocabulary (one rule, in Python and in the export): the model has no trained
+row for an item first seen after its vocabulary was fitted (index 1, OOV), so such an item is
+never recommended and never ranked: ``all_item_scores``, ``score_catalogue``, ``top_k``,
+``recommend`` and ``score_candidates`` all give it -inf. The evaluation protocols count an
+unknown test target as a miss.
+
 Targets outside the vocabulary (OOV: vocabularies are fitted on the training split, so a
 validation or test item never seen in training maps to index 1) have no trained row: they
 count as misses in MRR@10 and get loss 0 in both item losses, so ``val_loss`` stays finite.
@@ -34,9 +53,11 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from tfrec_pkg import specs
 from tfrec_pkg.config import Config
 from tfrec_pkg.evaluation.ranking import pessimistic_rank
-from tfrec_pkg.features import NUM_RESERVED, FeatureSpec, signature
+from tfrec_pkg.features import NUM_RESERVED, PAD_INDEX, FeatureSpec, signature
+from tfrec_pkg.layers.sequence import last_step
 from tfrec_pkg.models.endpoint import Endpoint
 from tfrec_pkg.models.recmodel import RecModel
 
@@ -45,7 +66,9 @@ ITEM_LOSSES = ("full_softmax", "sampled_softmax")
 # The planted sets have ~30k training rows, 100x fewer than the paper's: with its lr 1e-3 and
 # dropout 0.5 SASRec still gains after 15 epochs (HR@10 0.36 vs 0.51 Bayes-optimal at 2000
 # users), so planted runs use lr 3e-3, dropout 0.2 and at most 15 epochs.
-PLANTED = {"max_history": 20, "learning_rate": 3e-3, "dropout": 0.2, "epochs": 15}
+# Patience 1 keeps the planted runs as they were recorded; real sequences use the config's 10.
+PLANTED = {"max_history": 20, "learning_rate": 3e-3, "dropout": 0.2, "epochs": 15, "patience": 1}
+TRAINING_POSITIONS = ("last", "all")
 _RANK_BLOCK = 128  # rows per block when ranking validation targets over the item table
 
 
@@ -57,18 +80,23 @@ class NextItemConfig(Config):
     top_k_max: int = 100             # largest k a serving request may ask for
     learning_rate: float = 1e-3
     batch_size: int = 256
-    epochs: int = 50                 # upper bound; early stopping on validation MRR@10
+    epochs: int = 200                # upper bound; early stopping on validation MRR@10
+    patience: int = 10               # epochs without a better validation MRR@10 (RecBole's stopping_step)
+    training_positions: str = "last"  # | "all": SASRec's one row per sequence, loss at every step
 
     def __post_init__(self):
         if self.item_loss not in ITEM_LOSSES:
             raise ValueError(f"item_loss must be one of {ITEM_LOSSES}, got {self.item_loss!r}")
+        if self.training_positions not in TRAINING_POSITIONS:
+            raise ValueError(f"training_positions must be one of {TRAINING_POSITIONS}, "
+                             f"got {self.training_positions!r}")
         if self.max_history < 1 or self.top_k_max < 1:
             raise ValueError(f"max_history and top_k_max must be positive, got {self.max_history}, {self.top_k_max}")
 
 
 class NextItemModel(RecModel):
     """Subclasses set ``item_embedding`` (an Embedding over the "item" vocabulary) in
-    ``__init__`` after calling ``super().__init__`` and implement ``user_vectors``."""
+    ``__init__`` after calling ``super().__init__`` and implement ``sequence_outputs``."""
 
     config_class = NextItemConfig
     loss_names = ("ce",)
@@ -91,14 +119,45 @@ class NextItemModel(RecModel):
         return logs
 
     # --- what a subclass provides --------------------------------------------------------
-    def user_vectors(self, features, training=False):
-        """(u [B, H], extra) on index features; ``extra`` is model-specific (IPSRec: the
-        provider-side vector) or None."""
-        raise NotImplementedError(f"{type(self).__name__} must define user_vectors")
+    def sequence_outputs(self, features, training=False):
+        """(h [B, L, H], g [B, L, H] or None) on index features: the encoder's output at every
+        step, causal (step t sees the inputs at steps <= t only); ``g`` is model-specific
+        (IPSRec: the provider-side outputs) or None."""
+        raise NotImplementedError(f"{type(self).__name__} must define sequence_outputs")
 
     @property
     def history_spec(self) -> list[FeatureSpec]:
         return [s for s in self.feature_spec if s.name.startswith("hist_")]
+
+    @property
+    def training_only_spec(self) -> list[FeatureSpec]:
+        """The next item at every step, read by the all-position training form only."""
+        return [s for s in specs.next_item_all_positions(self.config.max_history)
+                if s.name.startswith("target_") and s.vocabulary in self.lookups]
+
+    def training_spec(self, columns) -> list[FeatureSpec]:
+        if "target_item_ids" in columns:  # the all-position form: next items replace the scalar target
+            return [*self.history_spec, *self.training_only_spec]
+        return list(self.feature_spec)
+
+    # --- vectors -------------------------------------------------------------------------
+    def user_vectors(self, features, training=False):
+        """(u [B, H], v [B, H] or None): the outputs at each row's last real step."""
+        h, g = self.sequence_outputs(features, training)
+        items = features["hist_item_ids"]
+        return last_step(h, items), (None if g is None else last_step(g, items))
+
+    def training_vectors(self, features, training=False):
+        """(u [N, H], v [N, H] or None, target [N]) on index features: one row per prefix row
+        (target ``item_id``), or, for rows of the all-position form, one per real step of every
+        row (target ``target_item_ids``), flattened."""
+        if "target_item_ids" not in features:
+            u, v = self.user_vectors(features, training)
+            return u, v, features["item_id"]
+        h, g = self.sequence_outputs(features, training)
+        steps = tf.not_equal(features["target_item_ids"], PAD_INDEX)
+        flat = lambda x: None if x is None else tf.boolean_mask(x, steps)
+        return flat(h), flat(g), flat(features["target_item_ids"])
 
     # --- scoring and losses --------------------------------------------------------------
     def all_item_scores(self, u):
@@ -158,10 +217,20 @@ class NextItemModel(RecModel):
 
     # --- ranking and serving -------------------------------------------------------------
     def score_candidates(self, features, candidates):
-        idx = self.map_ids(features)
-        u, _ = self.user_vectors(idx)
+        """Scores [B, C] of raw candidate ids (``candidates["item_id"]`` [B, C]) for the raw
+        histories; an item the vocabulary does not know scores -inf (module docstring)."""
+        u, _ = self.user_vectors(self.map_ids(features))
         cand = self.lookups["item"](candidates["item_id"])
-        return tf.einsum("bh,bch->bc", u, self.item_embedding(cand))
+        scores = tf.einsum("bh,bch->bc", u, self.item_embedding(cand))
+        return tf.where(cand >= NUM_RESERVED, scores, float("-inf"))
+
+    def score_catalogue(self, features):
+        """(item_ids [V], scores [B, V]): every item the model knows (raw ids, in vocabulary
+        order) scored for each of the B raw histories -- what a user's own evaluation needs.
+        Unknown items are not in the catalogue: the model has no trained row for them."""
+        u, _ = self.user_vectors(self.map_ids(features))
+        scores = tf.matmul(u, self.item_embedding.embeddings[NUM_RESERVED:], transpose_b=True)
+        return tf.constant(self.vocab["item"].ids, dtype=tf.int64), scores
 
     def top_k(self, features, k, exclude_seen):
         """Top-k raw item ids and scores per row; k [B] (>= 1; above top_k_max it is capped),

@@ -1,7 +1,8 @@
 """Trained-model directories: what ``tools/export.py --weights DIR`` reads.
 
     DIR/model.json       registered model name, config, vocabularies (``RecModel.get_config``)
-    DIR/weights/ckpt*    a TF checkpoint of every variable
+    DIR/weights/ckpt*    a TF checkpoint of every variable, the optimizer's included (its step
+                         count and Adam moments) when the model was compiled
 
 ``model.json`` is written last, through a temporary file and a rename, so a directory that
 has one always has the weights it describes.
@@ -27,8 +28,11 @@ def save_trained(model, directory: str) -> str:
     return directory
 
 
-def load_trained(directory: str):
-    """The model that :func:`save_trained` wrote, rebuilt from its registered class."""
+def load_trained(directory: str, *, with_optimizer: bool = False):
+    """The model that :func:`save_trained` wrote, rebuilt from its registered class.
+    ``with_optimizer=True`` also compiles it with Adam at the config's learning rate and
+    restores the optimizer's state, so that training continues where it stopped (same step
+    count and moments) instead of starting a fresh Adam."""
     path = os.path.join(directory, "model.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{directory!r} is not a trained-model directory: no model.json "
@@ -37,5 +41,10 @@ def load_trained(directory: str):
         meta = json.load(f)
     model = registry.get(meta["model"]).from_config(meta)
     model(model.example_batch())
+    if with_optimizer:
+        import tensorflow as tf
+
+        model.compile(optimizer=tf.keras.optimizers.Adam(getattr(model.config, "learning_rate", 1e-3)))
+        model.optimizer.build(model.trainable_variables)  # slots exist: restored now, not on the first step
     model.load_weights(os.path.join(directory, "weights", "ckpt")).expect_partial()
     return model

@@ -66,6 +66,17 @@ class RecModel(tfrs.Model):
     def feature_spec(self) -> list[FeatureSpec]:
         raise NotImplementedError(f"{type(self).__name__} must define feature_spec")
 
+    @property
+    def training_only_spec(self) -> list[FeatureSpec]:
+        """Vocabulary features that training rows may hold beside ``feature_spec`` (mapped by
+        ``map_ids`` like the rest, never served), e.g. the next item at every step."""
+        return []
+
+    def training_spec(self, columns) -> list[FeatureSpec]:
+        """The inputs of a training row with these ``columns``: ``feature_spec`` unless the
+        model has another training form (next-item models: one row per sequence)."""
+        return list(self.feature_spec)
+
     def loss_terms(self, features, training: bool = False) -> dict[str, tf.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} must define loss_terms")
 
@@ -81,7 +92,7 @@ class RecModel(tfrs.Model):
         (0 padding, 1 OOV); other features (and the label) pass through unchanged."""
         out = dict(features)
         _check_batch_sizes(out)
-        for spec in self.feature_spec:
+        for spec in [*self.feature_spec, *self.training_only_spec]:
             if spec.vocabulary is not None and spec.name in features:  # serving may send a subset
                 ids = tf.convert_to_tensor(features[spec.name])
                 layer = self.lookups[spec.vocabulary]
@@ -194,10 +205,10 @@ class RecModel(tfrs.Model):
         return save_trained(self, directory)
 
     @staticmethod
-    def load_trained(directory: str) -> "RecModel":
+    def load_trained(directory: str, *, with_optimizer: bool = False) -> "RecModel":
         from tfrec_pkg.models.persistence import load_trained
 
-        return load_trained(directory)
+        return load_trained(directory, with_optimizer=with_optimizer)
 
 
 def _check_batch_sizes(features: dict) -> None:

@@ -26,7 +26,7 @@ class Split:
     frame: pd.DataFrame
     specs: Sequence[FeatureSpec]
     vocab: dict[str, Vocabulary]
-    label: str = "label"
+    label: str | None = "label"  # None: every row is a positive (next-item rows need no label)
     group: str = "user_id"
     items: pd.DataFrame | None = None  # every item with its side features (ranking protocols)
 
@@ -41,7 +41,15 @@ class Split:
                           group_size=group_size)
 
     @property
+    def positives(self) -> pd.DataFrame:
+        """The rows whose label is 1 (every row when the split has no label)."""
+        return self.frame if self.label is None else self.frame[self.frame[self.label] == 1]
+
+    @property
     def labels(self) -> np.ndarray:
+        if self.label is None:
+            raise ValueError(f"split {self.name!r} has no label column; the pointwise protocol needs one "
+                             "(0/1 per row, column 'label')")
         return self.frame[self.label].to_numpy()
 
     @property
@@ -60,6 +68,19 @@ class Split:
 
     def __len__(self):
         return len(self.frame)
+
+
+def as_split(data, model, name: str) -> Split:
+    """``data`` as a :class:`Split` for ``model``: a split as it is; a DataFrame with the
+    model's input columns (``model.training_spec(columns)``: its ``feature_spec``, or the
+    inputs of another training form the frame is in) wrapped with the model's vocabularies,
+    its ``label`` column if it has one, and -- for ranking -- the model's known items as the
+    catalogue. A missing column raises a ``ValueError`` naming it."""
+    if not isinstance(data, pd.DataFrame):
+        return data
+    items = pd.DataFrame({"item_id": np.asarray(model.vocab["item"].ids)}) if "item" in model.vocab else None
+    return Split(name, data.reset_index(drop=True), model.training_spec(list(data.columns)), model.vocab,
+                 label="label" if "label" in data.columns else None, items=items)
 
 
 @dataclasses.dataclass

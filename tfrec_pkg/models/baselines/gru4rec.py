@@ -18,7 +18,6 @@ import tensorflow as tf
 
 from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
-from tfrec_pkg.layers.sequence import last_step
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.next_item import PLANTED, NextItemConfig, NextItemModel, planted_data
 
@@ -48,15 +47,13 @@ class GRU4Rec(NextItemModel):
     def feature_spec(self) -> list[FeatureSpec]:
         return [s for s in specs.next_item(self.config.max_history) if s.name in ("hist_item_ids", "item_id")]
 
-    def user_vectors(self, features, training=False):
-        items = features["hist_item_ids"]
-        h = self.gru(self.embedding_dropout(self.item_embedding(items), training=training), training=training)
-        return self.output_dense(last_step(h, items)), None
+    def sequence_outputs(self, features, training=False):
+        x = self.embedding_dropout(self.item_embedding(features["hist_item_ids"]), training=training)
+        return self.output_dense(self.gru(x, training=training)), None
 
     def loss_terms(self, features, training=False):
-        idx = self.map_ids(features)
-        u, _ = self.user_vectors(idx, training)
-        return {"ce": self.item_loss(u, idx["item_id"], training)}
+        u, _, target = self.training_vectors(self.map_ids(features), training)
+        return {"ce": self.item_loss(u, target, training)}
 
 
 registry.register("gru4rec", GRU4Rec, GRU4RecConfig, planted_data, protocol="full_ranking",
