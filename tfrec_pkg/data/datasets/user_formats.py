@@ -68,6 +68,7 @@ from tfrec_pkg.data.datasets.providers_public import _INT, _require_files
 UNKNOWN_PROVIDER = specs.UNKNOWN_PROVIDER
 _INT_RE = re.compile(_INT)
 ID_COLUMNS = ("user_id", "item_id", "provider_id")
+_ID_WORDS = {"user_id": "a user id", "item_id": "an item id", "provider_id": "a provider id"}
 RECBOLE_TYPES = ("token", "token_seq", "float", "float_seq")
 
 
@@ -288,6 +289,7 @@ def _recbole_chunks(path, chunk_rows: int):
     for chunk in reader:
         lines = np.arange(start, start + len(chunk))
         start += len(chunk)
+        chunk = chunk.fillna("")
         keep = ~(chunk == "").all(axis=1).to_numpy()
         chunk, lines = chunk[keep], lines[keep]
         for col, (name, kind) in enumerate(zip(names, types), 1):
@@ -330,9 +332,9 @@ def _collect(chunks, where: str, rename: dict, progress, total=None) -> pd.DataF
                 if name in chunk:
                     chunk[name], wrong = _raw_ids(chunk[name])
                     if name == "provider_id":  # an empty provider is the unknown provider
-                        wrong &= chunk[name].notna().to_numpy() & (chunk[name] != "").to_numpy()
+                        wrong = wrong & chunk[name].notna().to_numpy() & (chunk[name] != "").to_numpy()
                         chunk[name] = chunk[name].replace("", np.nan)
-                    bad += [(lines[k], _col(names, name, rename), chunk[name].iloc[k], f"a {name[:-3]} id")
+                    bad += [(lines[k], _col(names, name, rename), chunk[name].iloc[k], _ID_WORDS[name])
                             for k in np.flatnonzero(wrong)]
             if time_kind is None:
                 time_kind = _time_kind(chunk["timestamp"])
@@ -438,9 +440,11 @@ def _raise_first(where: str, unit: str, bad: list) -> None:
     if not bad:
         return
     no, col, found, expected = bad[0]
+    found = "an empty field" if found is None or (isinstance(found, float) and np.isnan(found)) or found == "" \
+        else repr(str(found)[:80])
     more = len({b[0] for b in bad}) - 1
     tail = f" ({more} more bad {unit}(s) in the same chunk)" if more else ""
-    raise ValueError(f"{where} {unit} {no}, column {col}: found {str(found)[:80]!r}; expected {expected}{tail}")
+    raise ValueError(f"{where} {unit} {no}, column {col}: found {found}; expected {expected}{tail}")
 
 
 # ----------------------------------------------------------------------------- small helpers
