@@ -241,14 +241,14 @@ def _csv_chunks(path, chunk_rows: int, rename: dict, sep: str):
     with open(path, encoding="utf-8", errors="replace") as fh:
         header = next(csv.reader([fh.readline().rstrip("\r\n")], delimiter=sep), [])
     _require_columns(header, rename, _name(path))
-    reader = pd.read_csv(path, sep=sep, chunksize=_positive(chunk_rows), skip_blank_lines=False,
-                         dtype={theirs: str for theirs in rename.values()})
     start = 2  # the header is line 1
-    for chunk in reader:
-        lines = np.arange(start, start + len(chunk))
-        start += len(chunk)
-        blank = chunk.isna().all(axis=1).to_numpy()
-        yield chunk[~blank], lines[~blank]
+    with pd.read_csv(path, sep=sep, chunksize=_positive(chunk_rows), skip_blank_lines=False,
+                     dtype={theirs: str for theirs in rename.values()}) as reader:
+        for chunk in reader:
+            lines = np.arange(start, start + len(chunk))
+            start += len(chunk)
+            blank = chunk.isna().all(axis=1).to_numpy()
+            yield chunk[~blank], lines[~blank]
 
 
 def _parquet_chunks(path, rename: dict):
@@ -282,9 +282,14 @@ def _recbole_chunks(path, chunk_rows: int):
         names.append(name)
         types.append(kind)
     yield names
-    reader = pd.read_csv(path, sep="\t", header=None, names=names, skiprows=1, dtype=str,
-                         keep_default_na=False, quoting=csv.QUOTE_NONE, skip_blank_lines=False,
-                         chunksize=_positive(chunk_rows), on_bad_lines="error", engine="python")
+    with pd.read_csv(path, sep="\t", header=None, names=names, skiprows=1, dtype=str,
+                     keep_default_na=False, quoting=csv.QUOTE_NONE, skip_blank_lines=False,
+                     chunksize=_positive(chunk_rows), on_bad_lines="error", engine="python") as reader:
+        yield from _typed_recbole(reader, path, names, types)
+
+
+def _typed_recbole(reader, path, names, types):
+    """Typed chunks of a RecBole file (see :func:`_recbole_chunks`)."""
     start = 2
     for chunk in reader:
         lines = np.arange(start, start + len(chunk))
