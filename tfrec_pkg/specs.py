@@ -11,6 +11,7 @@ it to the generator.
   int64 categories).
 * :func:`next_item` -- aligned item/provider histories and the next item with its provider
   (IPSRec, SASRec, GRU4Rec; the provider synthetic data and the public IPSRec readers).
+  :data:`UNKNOWN_PROVIDER` is the provider id of items without a known provider.
 * :func:`next_item_all_positions` -- the same sequences as one row per user with the next item at
   every step (SASRec's all-position training form).
 * :func:`package_click` -- a package (article + publishing media + friends) shown to a user, the
@@ -23,6 +24,10 @@ it to the generator.
 from __future__ import annotations
 
 from tfrec_pkg.features import FeatureSpec
+
+# The provider of an item whose provider is not known (no mapping, no brand). A real id, so
+# the models learn one "unknown" provider embedding; not -1, the int64 padding.
+UNKNOWN_PROVIDER = -2
 
 
 def click_history(max_history: int, category_dtype: str = "int64") -> list[FeatureSpec]:

@@ -154,13 +154,14 @@ def test_wechat(tmp_path):
     write(user_action, ACTION_HEADER, action_lines, bad)
     write(feed_info, FEED_HEADER, feed_lines)
     frame, msgs = call(read_wechat, user_action, feed_info)
-    known = [(u, f, feeds[f], d) for u, f, d in actions if f in feeds]
+    known = [(u, f, feeds.get(f, specs.UNKNOWN_PROVIDER), d) for u, f, d in actions]
     pd.testing.assert_frame_equal(frame, reference(known))
-    unknown = len(actions) - len(known)
+    unknown = sum(f not in feeds for _, f, _ in actions)
     assert unknown > 0
     assert len(msgs) == 2  # user_action's malformed lines and unknown feeds; feed_info is clean
     assert any("skipped 2 malformed line(s)" in m for m in msgs)
-    assert any(f"dropped {unknown} of {len(actions)} interaction(s)" in m for m in msgs)
+    assert any(f"1 feed(s) missing from feed_info.csv (e.g. [70012]) get the unknown provider -2: "
+               f"{unknown} of {len(actions)} interaction(s)" in m for m in msgs)
     many, _ = call(read_wechat, user_action, feed_info, chunk_rows=4)
     pd.testing.assert_frame_equal(frame, many)
 
@@ -177,9 +178,13 @@ def test_with_mapping_and_sequences(tmp_path):
     write(inter_path, "user_id,item_id,timestamp", [f"{u},{i},{t}" for u, i, t in inter], ["1,2"])
     write(map_path, "item_id,provider_id", [f"{i},{b}" for i, b in brand.items()])
     frame, msgs = call(read_with_mapping, inter_path, map_path)
-    mapped = [(u, i, brand[i], t) for u, i, t in inter if i in brand]
+    mapped = [(u, i, brand.get(i, specs.UNKNOWN_PROVIDER), t) for u, i, t in inter]
     pd.testing.assert_frame_equal(frame, reference(mapped))
-    assert any(f"dropped {len(inter) - len(mapped)} of {len(inter)}" in m for m in msgs)
+    unmapped = sum(i not in brand for _, i, _ in inter)
+    assert unmapped > 0
+    n_items = len({i for _, i, _ in inter} - set(brand))
+    assert any(f"{n_items} item(s) without a provider in the mapping" in m
+               and f"unknown provider -2: {unmapped} of {len(inter)}" in m for m in msgs)
 
     # to_sequences: one row per event after a user's first, leave-one-out by position.
     data = to_sequences(frame, max_history=4)
@@ -200,7 +205,7 @@ def test_with_mapping_and_sequences(tmp_path):
     assert list(data.split_of) == split
     assert (f["label"] == 1).all()
     provider_of = dict(zip(data.items["item_id"], data.items["provider_id"]))
-    assert provider_of == {i: brand[i] for i in set(frame["item_id"])}
+    assert provider_of == {i: brand.get(i, specs.UNKNOWN_PROVIDER) for i in set(frame["item_id"])}
     for part in data.splits():
         batch = next(iter(part.dataset(8)))
         assert batch["hist_provider_ids"].shape[1] == 4

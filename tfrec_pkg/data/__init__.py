@@ -1,5 +1,8 @@
 """Data utilities: schema checks, sequence building, splits and negative sampling.
 
 Submodules are pure numpy/pandas and are not imported here, so importing one of them
-stays fast and TensorFlow-free.
+stays fast and TensorFlow-free. :func:`load_interactions` (module :mod:`~tfrec_pkg.data.loading`)
+reads a user's own interaction data.
 """
+from tfrec_pkg.data.loading import Interactions, load_interactions
+

@@ -288,3 +288,74 @@ def split_by_user(
     part[perm[:c1]], part[perm[c1:c2]], part[perm[c2:]] = 0, 1, 2
     row_part = part[users]
     return frame[row_part == 0], frame[row_part == 1], frame[row_part == 2]
+
+
+# ----------------------------------------------------------------------------- next-item rows
+
+
+def user_positions(user_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For events grouped by user (each user's events contiguous, in time order):
+    ``(starts, sizes, pos)`` = each user's first index and event count, and each event's
+    0-based position in its user's stream."""
+    user_sorted = np.asarray(user_sorted)
+    starts = np.r_[0, np.flatnonzero(user_sorted[1:] != user_sorted[:-1]) + 1].astype(np.int64)
+    sizes = np.diff(np.r_[starts, len(user_sorted)])
+    return starts, sizes, np.arange(len(user_sorted)) - np.repeat(starts, sizes)
+
+
+def next_item_rows(user, item, provider, timestamp, targets, max_history: int) -> pd.DataFrame:
+    """Next-item rows (the features of ``specs.next_item``, ``timestamp`` and ``label`` = 1).
+
+    ``user, item, provider, timestamp`` are events grouped by user in time order; ``targets``
+    indexes the events to predict, each with at least one earlier event of its user. Row k:
+    the user's last ``max_history`` events before ``targets[k]`` (items and providers, oldest
+    first, unpadded numpy views) and the target event itself.
+    """
+    user, item, provider = (np.asarray(a, dtype=np.int64) for a in (user, item, provider))
+    timestamp = np.asarray(timestamp)
+    targets = np.asarray(targets, dtype=np.int64)
+    _, _, pos = user_positions(user)
+    if (pos[targets] < 1).any():
+        raise ValueError("next_item_rows: a target event has no earlier event of its user")
+    lengths = np.minimum(pos[targets], int(max_history))
+    return pd.DataFrame({
+        "user_id": user[targets],
+        "hist_item_ids": [item[r - n:r] for r, n in zip(targets, lengths)],
+        "hist_provider_ids": [provider[r - n:r] for r, n in zip(targets, lengths)],
+        "item_id": item[targets],
+        "provider_id": provider[targets],
+        "timestamp": timestamp[targets],
+        "label": np.ones(len(targets), dtype=np.int64),
+    })
+
+
+def all_position_rows(user, item, provider, timestamp, max_history: int) -> pd.DataFrame:
+    """SASRec's training form (the features of ``specs.next_item_all_positions``, plus
+    ``timestamp`` = the last target's and ``label`` = 1): one row per window of a user's events.
+
+    Events are grouped by user in time order. A user with events e_1..e_n has targets
+    e_2..e_n, cut from the end into windows of at most ``max_history`` consecutive targets
+    (the first window may be shorter); a window with targets e_{a+1}..e_b has the inputs
+    e_a..e_{b-1} (``hist_*``), aligned step by step with the targets (``target_*``). Every
+    target is in exactly one window; rows are per user, oldest window first; lists unpadded
+    (left-aligned once padded). Users with a single event give no row.
+    """
+    user, item, provider = (np.asarray(a, dtype=np.int64) for a in (user, item, provider))
+    timestamp = np.asarray(timestamp)
+    L = int(max_history)
+    starts, sizes, _ = user_positions(user)
+    rows = []  # (input start, target end) per window, target end exclusive
+    for s, n in zip(starts.tolist(), sizes.tolist()):
+        ends = list(range(s + n, s + 1, -L))[::-1]  # windows cut from the end, oldest first
+        rows.extend((max(e - L, s + 1) - 1, e) for e in ends)
+    a = np.array([r[0] for r in rows], dtype=np.int64)
+    b = np.array([r[1] for r in rows], dtype=np.int64)
+    return pd.DataFrame({
+        "user_id": user[a],
+        "hist_item_ids": [item[i:j - 1] for i, j in zip(a, b)],
+        "hist_provider_ids": [provider[i:j - 1] for i, j in zip(a, b)],
+        "target_item_ids": [item[i + 1:j] for i, j in zip(a, b)],
+        "target_provider_ids": [provider[i + 1:j] for i, j in zip(a, b)],
+        "timestamp": timestamp[b - 1] if len(b) else timestamp[:0],
+        "label": np.ones(len(a), dtype=np.int64),
+    })

@@ -18,11 +18,12 @@ Every reader returns a pandas DataFrame of interactions with the int64 columns
   least ``userid, feedid, date_``) joined on ``feedid`` with ``feed_info.csv`` (header with at
   least ``feedid, authorid``). Provider = author, every action row is an interaction,
   timestamp = ``date_`` (a day number; ties keep file order). Actions on feeds missing from
-  feed_info are dropped with a counted warning; a feed listed twice keeps its first author.
+  feed_info are kept with the provider ``specs.UNKNOWN_PROVIDER`` and a warning that counts
+  those feeds and actions; a feed listed twice keeps its first author.
 * :func:`read_with_mapping` -- any interactions CSV with header ``user_id,item_id,timestamp``
   plus an item -> provider CSV with header ``item_id,provider_id`` (e.g. a brand).
-  Interactions on unmapped items are dropped with a counted warning; an item mapped twice keeps
-  its first provider.
+  Interactions on unmapped items are kept with the provider ``specs.UNKNOWN_PROVIDER`` and a
+  warning that counts those items and interactions; an item mapped twice keeps its first provider.
 
 Streaming and checks (all readers): a file is read ``chunk_rows`` lines at a time (pandas
 ``chunksize``), each line as one string that is split on commas (quoted fields with commas
@@ -46,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec_pkg.data.schema import Column, validate
+from tfrec_pkg.data.sequences import next_item_rows, user_positions
 from tfrec_pkg.data.synthetic.base import SyntheticData
 from tfrec_pkg import specs
 from tfrec_pkg.features import by_name
@@ -107,8 +109,7 @@ def read_wechat(user_action_path, feed_info_path, chunk_rows: int = 1_000_000) -
                       header=True, ints=["feedid", "authorid"])
     author = _lookup(actions["feedid"], feeds["feedid"], feeds["authorid"], user_action_path,
                      "feed(s) missing from feed_info.csv")
-    ok = author >= 0
-    return _interactions(actions["userid"][ok], actions["feedid"][ok], author[ok], actions["date_"][ok])
+    return _interactions(actions["userid"], actions["feedid"], author, actions["date_"])
 
 
 def read_with_mapping(interactions_path, mapping_path, chunk_rows: int = 1_000_000) -> pd.DataFrame:
@@ -120,8 +121,7 @@ def read_with_mapping(interactions_path, mapping_path, chunk_rows: int = 1_000_0
                         header=True, ints=["item_id", "provider_id"])
     provider = _lookup(inter["item_id"], mapping["item_id"], mapping["provider_id"], interactions_path,
                        "item(s) without a provider in the mapping")
-    ok = provider >= 0
-    return _interactions(inter["user_id"][ok], inter["item_id"][ok], provider[ok], inter["timestamp"][ok])
+    return _interactions(inter["user_id"], inter["item_id"], provider, inter["timestamp"])
 
 
 # ----------------------------------------------------------------------------- sequences
@@ -160,26 +160,11 @@ def to_sequences(interactions: pd.DataFrame, max_history: int, min_events: int =
     user, item, prov, ts = user[keep], item[keep], prov[keep], ts[keep]
     if len(user) == 0:
         raise ValueError(f"no user has at least {min_events} interaction(s)")
-    starts = np.r_[0, np.flatnonzero(user[1:] != user[:-1]) + 1]
-    sizes = np.diff(np.r_[starts, len(user)])
-    pos = np.arange(len(user)) - np.repeat(starts, sizes)  # position in the user's stream
+    _, _, pos = user_positions(user)
     rows = np.flatnonzero(pos >= 1)
     if len(rows) == 0:
         raise ValueError("no user has 2 or more interactions: there is no next item to predict")
-    # History of row r = the user's previous min(pos, max_history) events: views into the flat
-    # arrays, which never cross users because pos counts events of the same user only.
-    lengths = np.minimum(pos[rows], int(max_history))
-    hist_items = [item[r - n:r] for r, n in zip(rows, lengths)]
-    hist_provs = [prov[r - n:r] for r, n in zip(rows, lengths)]
-    frame = pd.DataFrame({
-        "user_id": user[rows],
-        "hist_item_ids": hist_items,
-        "hist_provider_ids": hist_provs,
-        "item_id": item[rows],
-        "provider_id": prov[rows],
-        "timestamp": ts[rows],
-        "label": np.ones(len(rows), dtype=np.int64),
-    })
+    frame = next_item_rows(user, item, prov, ts, rows, int(max_history))
     # leave-one-out by position, not by raw timestamp (equal timestamps keep row order)
     by_pos = frame[["user_id"]].assign(timestamp=pos[rows])
     items, first = np.unique(item, return_index=True)
@@ -206,17 +191,18 @@ def _require_files(*paths_and_names) -> None:
 
 
 def _lookup(keys: pd.Series, map_keys: pd.Series, map_values: pd.Series, path, what: str) -> np.ndarray:
-    """Map keys -> values (first value of a duplicated key); -1 (and a warning) where unmapped."""
+    """Map keys -> values (first value of a duplicated key); ``specs.UNKNOWN_PROVIDER`` (and a
+    warning counting the keys and rows) where unmapped."""
     first = ~map_keys.duplicated(keep="first")
     index = pd.Index(map_keys[first].to_numpy())
     at = index.get_indexer(keys.to_numpy())
-    out = np.where(at >= 0, map_values[first].to_numpy()[np.maximum(at, 0)], -1).astype(np.int64)
-    out[at < 0] = -1
+    out = np.where(at >= 0, map_values[first].to_numpy()[np.maximum(at, 0)],
+                   specs.UNKNOWN_PROVIDER).astype(np.int64)
     n = int((at < 0).sum())
     if n:
-        examples = sorted(set(keys.to_numpy()[at < 0].tolist()))[:_EXAMPLES]
-        warnings.warn(f"{path}: dropped {n} of {len(keys)} interaction(s) on {what} "
-                      f"(e.g. {examples})", stacklevel=3)
+        missing = sorted(set(keys.to_numpy()[at < 0].tolist()))
+        warnings.warn(f"{path}: {len(missing)} {what} (e.g. {missing[:_EXAMPLES]}) get the unknown "
+                      f"provider {specs.UNKNOWN_PROVIDER}: {n} of {len(keys)} interaction(s)", stacklevel=3)
     return out
 
 
