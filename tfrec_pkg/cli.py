@@ -1,4 +1,4 @@
-"""The ``tfrec`` command: demo, claims, bench, export, serve.
+"""The ``tfrec`` command: train, evaluate, models, demo, claims, bench, export, serve.
 
 Parsing, ``--help`` and the check of model names run before TensorFlow is imported (seconds),
 so that help and usage errors answer at once.
@@ -25,6 +25,42 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tfrec", description="Train, check, benchmark, export and serve the registered models.",
         epilog=f"`tfrec COMMAND --help` for a command's flags. Registered models: {_listing(models)}.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model on your own data file into a run directory",
+                       description="Train a registered model on a data file (an interaction log for next-item "
+                       "models, labelled rows for click models; see tfrec models), with early stopping, "
+                       "per-epoch checkpoints that resume, TensorBoard logs in RUN_DIR/logs, and the trained "
+                       "model in RUN_DIR for tools/export.py --weights RUN_DIR. Settings: the model's paper "
+                       "defaults < --config FILE < --set key=value. An existing RUN_DIR continues training.")
+    p.add_argument("--model", required=True, metavar="NAME", help=f"a registered model: {_listing(models)}")
+    p.add_argument("--data", required=True, metavar="PATH", help="the data file (or directory, for RecBole atomic files)")
+    p.add_argument("--format", metavar="F", help="the data's format (default: from the file name; "
+                   "see tfrec_pkg.data.load_interactions)")
+    p.add_argument("--items", metavar="PATH", help="item side information of a sequences file: the S3-Rec "
+                   "item2attributes JSON (brand = the item's provider)")
+    p.add_argument("--config", metavar="FILE", help="a YAML or JSON file of settings (config keys, split, seed, ratios)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="one setting on top of the file's, e.g. --set dropout=0.2 (repeatable)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
+    command_flags.add_verbose(p)
+    p.set_defaults(run=_train, parser=p)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained run directory; the paper-style table",
+                       description="Evaluate the model of a run directory on its test split (or on --data's, "
+                       "split the same way) and print the results table.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by tfrec train")
+    p.add_argument("--protocol", choices=("full_ranking", "sampled_ranking", "pointwise"),
+                   help="the evaluation protocol (default: the model's)")
+    p.add_argument("--data", metavar="PATH", help="other data to evaluate on (default: the run's own)")
+    p.add_argument("--format", metavar="F", help="--data's format")
+    command_flags.add_verbose(p)
+    p.set_defaults(run=_evaluate, parser=p)
+
+    p = sub.add_parser("models", help="list the registered models: description, protocol, input columns",
+                       description="List the registered models with their description, evaluation protocol "
+                       "and input columns.")
+    command_flags.add_verbose(p)
+    p.set_defaults(run=_models, parser=p)
 
     p = sub.add_parser("demo", help="train and evaluate models on their planted data; one results table",
                        description="Train and evaluate models on their planted data and print one results "
@@ -72,7 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _name_error(args) -> str | None:
     """The one-line usage error for a name the command has no model for, else None."""
     accepts, noun = (lambda m: True), "unknown model"
-    if args.command == "demo":
+    if args.command in ("evaluate", "models"):
+        return None
+    if args.command == "train":
+        given, valid = [args.model], "registered models"
+    elif args.command == "demo":
         given, valid = [n for n in args.models if n != "all"], "registered models (or all)"
     elif args.command == "claims":
         given, valid = [args.name], "models with claim checks"
@@ -84,6 +124,40 @@ def _name_error(args) -> str | None:
     if not unknown:
         return None
     return f"{noun} {', '.join(map(repr, unknown))}; {valid}: {_listing(model_names.registered(), accepts)}"
+
+
+def _train(args, argv) -> int:
+    import json
+
+    from tfrec_pkg import runs
+
+    row = runs.train_run(args.model, args.data, args.out, data_format=args.format, items=args.items,
+                         config_file=args.config,
+                         sets=args.set, verbose=2 if not sys.stdout.isatty() else "auto")
+    print(json.dumps(row, indent=2, default=str))
+    print(f"trained model in {args.out}; export with: tools/export.py --model {args.model} --weights {args.out} "
+          f"--out saved_models/{args.model}")
+    return 0
+
+
+def _evaluate(args, argv) -> int:
+    import pandas as pd
+
+    from tfrec_pkg import runs
+
+    table = runs.evaluate_run(args.run_dir, protocol=args.protocol, data=args.data, data_format=args.format)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False))
+    return 0
+
+
+def _models(args, argv) -> int:
+    from tfrec_pkg import runs
+
+    for row in runs.model_table().itertuples():
+        label = " label" if row.protocol == "pointwise" else ""
+        print(f"{row.model} ({row.protocol}): {row.description}\n    inputs: {row.inputs}{label}")
+    return 0
 
 
 def _demo(args, argv) -> int:
@@ -144,7 +218,12 @@ def main(argv=None) -> int:
     if problem:
         args.parser.exit(2, f"{args.parser.prog}: error: {problem}\n")
     command_flags.load_tensorflow(args)
-    return args.run(args, argv)
+    if args.command not in ("train", "evaluate"):
+        return args.run(args, argv)
+    try:  # the user's data and settings: a problem with them is one line, not a traceback
+        return args.run(args, argv)
+    except (ValueError, FileNotFoundError) as err:
+        args.parser.exit(1, f"{args.parser.prog}: error: {err}\n")
 
 
 if __name__ == "__main__":

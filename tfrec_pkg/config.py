@@ -57,6 +57,17 @@ class Config:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def updated(self, values: dict[str, Any], source: str = "settings"):
+        """This config with ``values`` (e.g. from a YAML file or ``--set key=value`` flags)
+        on top, each converted to its field's type: an unknown key or a value of the wrong
+        type raises one ``ValueError`` naming ``source``, the key and what was expected."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"{source}: unknown key(s) {unknown} for {type(self).__name__}; "
+                             f"valid keys: {sorted(known)}")
+        return self.replace(**{k: _typed(v, getattr(self, k), k, source) for k, v in values.items()})
+
     # --- checks for __post_init__ ------------------------------------------------------
     def check_positive_ints(self, *names: str) -> None:
         """ValueError naming the first of ``names`` that is not a positive integer."""
@@ -72,6 +83,28 @@ class Config:
             units = getattr(self, name)
             if not units or any(isinstance(u, bool) or int(u) != u or u < 1 for u in units):
                 raise ValueError(f"{name} must be positive integers, got {units!r}")
+
+
+def _typed(value, current, key: str, source: str):
+    """``value`` as the type of the field's current value (ints may become floats, a list a
+    tuple); anything else is an error naming the key."""
+    expected = type(current)
+    if isinstance(current, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(current, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(current, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(current, tuple):
+        ok = isinstance(value, (list, tuple))
+    elif current is None:
+        return value
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        raise ValueError(f"{source}: {key} = {value!r} is a {type(value).__name__}; expected a {expected.__name__} "
+                         f"like the default {current!r}")
+    return expected(value)
 
 
 def _plain(value):

@@ -152,6 +152,8 @@ class IPSRec(NextItemModel):
     def loss_terms(self, features, training=False):
         u, v, target = self.training_vectors(self.map_ids(features), training)            # Eqs. (5), (12)
         ce = self.item_loss(u, target, training)                                         # Eq. (13), CE
+        if "infonce" not in self.loss_names:  # SASRec
+            return {"ce": ce}
         if v is None or self.config.contrastive_weight == 0:
             return {"ce": ce, "infonce": tf.zeros_like(ce)}
         return {"ce": ce, "infonce": self.config.contrastive_weight * info_nce(u, v, self.config.temperature)}

@@ -43,6 +43,7 @@ class SASRecConfig(IPSRecConfig):
 
 class SASRec(IPSRec):
     config_class = SASRecConfig
+    loss_names = ("ce",)
 
     def __init__(self, config: SASRecConfig | None = None, vocab=None, name=None):
         config = config or SASRecConfig()
