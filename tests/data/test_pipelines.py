@@ -236,3 +236,29 @@ def test_nonexistent_file_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         pipelines.from_files([present, missing], SPECS, 4)
     assert len(collect(pipelines.from_files([present], SPECS, 4))["label"]) == 4
+
+
+def test_length_buckets_keep_every_row_once_with_its_values():
+    from tfrec_pkg.data.pipelines import from_frame
+    from tfrec_pkg.features import FeatureSpec
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 13, 200)
+    frame = pd.DataFrame({"row": np.arange(200), "hist": [list(range(100 * r, 100 * r + n)) for r, n in enumerate(lengths)],
+                          "label": 1})
+    specs = [FeatureSpec("row", "int64"), FeatureSpec("hist", "int64", (12,))]
+    for shuffle in (False, True):
+        seen = {}
+        for batch in from_frame(frame, specs, 16, shuffle=shuffle, seed=3, length_buckets=(4, 8)):
+            width = batch["hist"].shape[1]
+            assert width in (4, 8, 12)
+            for row, hist in zip(batch["row"].numpy(), batch["hist"].numpy()):
+                n = lengths[row]
+                assert (4 if n <= 4 else 8 if n <= 8 else 12) == width and row not in seen
+                np.testing.assert_array_equal(hist[:n], np.arange(100 * row, 100 * row + n))
+                assert (hist[n:] == -1).all()
+                seen[row] = True
+        assert len(seen) == 200
+    order = lambda seed: [int(r) for b in from_frame(frame, specs, 16, shuffle=True, seed=seed, length_buckets=(4, 8))
+                          for r in b["row"].numpy()]
+    assert order(1) == order(1) and order(1) != order(2)

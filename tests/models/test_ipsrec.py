@@ -113,8 +113,10 @@ def test_export_parity_in_fresh_process(splits, tmp_path, changes):
         top = m.signatures["serving_default"](k=tf.constant([5, 5, 5, 5], tf.int64),
                                               exclude_seen=tf.constant([True] * 4), **feats)
         cand = m.signatures["score_candidates"](candidate_item_ids=top["item_ids"], **feats)
+        unknown = m.signatures["score_candidates"](candidate_item_ids=tf.fill([4, 2], tf.constant(987654321, tf.int64)),
+                                                   **feats)
         np.savez({str(tmp_path / 'o.npz')!r}, ids=top["item_ids"].numpy(), scores=top["scores"].numpy(),
-                 cand=cand["scores"].numpy())
+                 cand=cand["scores"].numpy(), unknown=unknown["scores"].numpy())
     """)
     subprocess.run([sys.executable, "-c", script], check=True)
     out = np.load(tmp_path / "o.npz")
@@ -123,6 +125,7 @@ def test_export_parity_in_fresh_process(splits, tmp_path, changes):
     np.testing.assert_array_equal(out["ids"], ids.numpy())
     np.testing.assert_allclose(out["scores"], scores.numpy(), atol=1e-5)
     np.testing.assert_allclose(out["cand"], out["scores"], atol=1e-5)   # the two signatures agree
+    assert np.isneginf(out["unknown"]).all()   # an unknown item is never ranked: the rule of the Python model
 
 
 def test_bad_config():

@@ -150,3 +150,21 @@ def test_patience_comes_from_the_config():
     assert IPSRecConfig().patience == 10 and GRU4RecConfig().patience == 10
     with pytest.raises(ValueError, match="training_positions"):
         IPSRecConfig(training_positions="every")
+
+
+@pytest.mark.parametrize("name", ["sasrec", "ipsrec_s", "gru4rec"])
+def test_length_buckets_change_the_padding_not_the_losses(data, name):
+    """Rows cut to a bucket's width give the losses of the same rows padded to max_history."""
+    whole, prefixes, vocab = data
+    tf.keras.utils.set_random_seed(0)
+    model = _models()[name](vocab)
+    model(model.example_batch())
+    for frame in (whole, prefixes):
+        split = Split("train", frame, model.training_spec(list(frame.columns)), model.vocab, label=None)
+        full = np.concatenate([model.loss_terms(b)["ce"].numpy() for b in split.dataset(8, shuffle=False)])
+        widths, cut = set(), []
+        for b in split.dataset(8, shuffle=False, length_buckets=(2, 4)):
+            widths.add(b["hist_item_ids"].shape[1])
+            cut.append(model.loss_terms(b)["ce"].numpy())
+        assert widths == {2, 4, L}
+        np.testing.assert_allclose(np.sort(np.concatenate(cut)), np.sort(full), rtol=1e-5)

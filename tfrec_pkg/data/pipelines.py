@@ -82,15 +82,23 @@ def _typed(flat: np.ndarray, spec: FeatureSpec) -> np.ndarray:
 
 def from_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec], batch_size: int, *,
                label: str | None = LABEL, shuffle: bool = False, seed: int = 0,
-               drop_remainder: bool = False, group_size: int = 1) -> tf.data.Dataset:
+               drop_remainder: bool = False, group_size: int = 1, length_buckets=()) -> tf.data.Dataset:
     """In-memory DataFrame -> batched, (optionally) shuffled, prefetched dataset.
 
     ``group_size`` > 1 keeps runs of that many consecutive rows together (e.g. a positive and
     its sampled negatives, for a softmax over each group): groups are shuffled as units and
     every batch holds whole groups (``batch_size // group_size`` of them), still flat [B, ...].
+
+    ``length_buckets`` (e.g. ``(10, 20)``): batches of rows of similar length, so that short
+    histories are not padded to the longest (:func:`bucketed`).
     """
     _check_batch(batch_size)
     arrays = frame_to_arrays(frame, specs, label)
+    if length_buckets:
+        if group_size > 1:
+            raise ValueError("length_buckets and group_size > 1 cannot be combined (a group's rows differ in length)")
+        return bucketed(arrays, specs, batch_size, length_buckets, shuffle=shuffle, seed=seed,
+                        drop_remainder=drop_remainder)
     if group_size > 1:
         if len(frame) % group_size:
             raise ValueError(f"group_size={group_size} does not divide the {len(frame)} rows")
@@ -102,6 +110,42 @@ def from_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec], batch_size: in
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if group_size > 1:
         ds = ds.map(lambda d: {k: tf.reshape(v, tf.concat([[-1], tf.shape(v)[2:]], 0)) for k, v in d.items()})
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def bucketed(arrays: dict, specs: Sequence[FeatureSpec], batch_size: int, length_buckets, *,
+             shuffle: bool = False, seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset:
+    """Batches of rows grouped by length: the sequence features of the longest length L are cut
+    to the smallest width of ``length_buckets`` + (L,) that holds the row's real values (left
+    alignment keeps them first), so a batch of short histories costs a short encoder pass. A few
+    fixed widths keep the number of distinct batch shapes (and so of traced steps) small.
+    Shuffled: rows within each width, then batches across widths in proportion to their number;
+    not shuffled: width by width, rows in order within each."""
+    longest = max((s.max_len for s in specs if s.is_sequence), default=0)
+    cut = [s for s in specs if s.is_sequence and s.max_len == longest]
+    if not cut:
+        raise ValueError("length_buckets needs sequence features to cut")
+    widths = sorted({int(w) for w in length_buckets if 0 < int(w) < longest} | {longest})
+    length = np.max([(arrays[s.name] != s.padding).sum(axis=1) for s in cut], axis=0)
+    width_of = np.searchsorted(widths, length)  # the first width >= the row's length
+    parts, sizes = [], []
+    for b, width in enumerate(widths):
+        rows = np.flatnonzero(width_of == b)
+        if len(rows) == 0:
+            continue
+        part = {k: (v[rows, :width] if k in {s.name for s in cut} else v[rows]) for k, v in arrays.items()}
+        ds = tf.data.Dataset.from_tensor_slices(part)
+        if shuffle:
+            ds = ds.shuffle(len(rows), seed=seed + b, reshuffle_each_iteration=True)
+        parts.append(ds.batch(batch_size, drop_remainder=drop_remainder))
+        sizes.append(len(rows))
+    if shuffle and len(parts) > 1:
+        ds = tf.data.Dataset.sample_from_datasets(parts, weights=np.asarray(sizes) / sum(sizes), seed=seed,
+                                                  stop_on_empty_dataset=False)
+    else:
+        ds = parts[0]
+        for part in parts[1:]:
+            ds = ds.concatenate(part)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -67,7 +67,9 @@ ITEM_LOSSES = ("full_softmax", "sampled_softmax")
 # dropout 0.5 SASRec still gains after 15 epochs (HR@10 0.36 vs 0.51 Bayes-optimal at 2000
 # users), so planted runs use lr 3e-3, dropout 0.2 and at most 15 epochs.
 # Patience 1 keeps the planted runs as they were recorded; real sequences use the config's 10.
-PLANTED = {"max_history": 20, "learning_rate": 3e-3, "dropout": 0.2, "epochs": 15, "patience": 1}
+# Planted histories are nearly all 20 long: no length buckets, batches as recorded.
+PLANTED = {"max_history": 20, "learning_rate": 3e-3, "dropout": 0.2, "epochs": 15, "patience": 1,
+           "length_buckets": ()}
 TRAINING_POSITIONS = ("last", "all")
 _RANK_BLOCK = 128  # rows per block when ranking validation targets over the item table
 
@@ -82,6 +84,9 @@ class NextItemConfig(Config):
     batch_size: int = 256
     epochs: int = 200                # upper bound; early stopping on validation MRR@10
     patience: int = 10               # epochs without a better validation MRR@10 (RecBole's stopping_step)
+    # batches of similar history length: histories of <= 10, <= 20 and <= max_history items are
+    # padded to 10, 20 and max_history steps (pipelines.bucketed); () pads every row to max_history
+    length_buckets: tuple = (10, 20)
     training_positions: str = "last"  # | "all": SASRec's one row per sequence, loss at every step
 
     def __post_init__(self):
@@ -90,6 +95,8 @@ class NextItemConfig(Config):
         if self.training_positions not in TRAINING_POSITIONS:
             raise ValueError(f"training_positions must be one of {TRAINING_POSITIONS}, "
                              f"got {self.training_positions!r}")
+        if any(int(w) != w or w < 1 for w in self.length_buckets):
+            raise ValueError(f"length_buckets must be positive integers, got {self.length_buckets!r}")
         if self.max_history < 1 or self.top_k_max < 1:
             raise ValueError(f"max_history and top_k_max must be positive, got {self.max_history}, {self.top_k_max}")
 
