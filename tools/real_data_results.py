@@ -26,8 +26,11 @@ SEQUENCES, ATTRIBUTES = "amazon_toys/Toys_and_Games.txt", "amazon_toys/Toys_and_
 # name: (model, settings); the papers' dimensions are the configs' defaults (L 50, d 64, 2 layers,
 # 2 heads, dropout 0.5, Adam 1e-3, batch 256; GRU4Rec RecBole's hidden 128, dropout 0.3)
 RUNS = {
-    "sasrec_all": ("sasrec", ["training_positions=all"]),
-    "sasrec_last": ("sasrec", ["training_positions=last"]),
+    # the two training forms, every row padded to L = 50 (no length buckets)
+    "sasrec_all": ("sasrec", ["training_positions=all", "length_buckets=[]"]),
+    "sasrec_last": ("sasrec", ["training_positions=last", "length_buckets=[]"]),
+    # the models, with the default length buckets (10, 20, 50)
+    "sasrec_all_buckets": ("sasrec", ["training_positions=all"]),
     "ipsrec_s_all": ("ipsrec", ["training_positions=all"]),
     "gru4rec_all": ("gru4rec", ["training_positions=all"]),
     "ipsrec_c_all": ("ipsrec", ["training_positions=all", "stream=cross"]),
