@@ -38,10 +38,11 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
     callbacks = list(callbacks)
     val = None
     group = getattr(model, "example_group_size", 1)  # e.g. 1 positive + 4 negatives per softmax
-    buckets = getattr(cfg, "length_buckets", ())     # batches of similar history length
+    # batches of similar history length, for the splits of models whose config asks for them
+    buckets = {"length_buckets": cfg.length_buckets} if getattr(cfg, "length_buckets", ()) else {}
     if val_split is not None:
         val_split = as_split(val_split, model, "val")
-        val = val_split.dataset(max(batch_size, 1024), shuffle=False, group_size=group, length_buckets=buckets)
+        val = val_split.dataset(max(batch_size, 1024), shuffle=False, group_size=group, **buckets)
         monitor = getattr(model, "early_stopping_monitor", "val_total_loss")
         mode = "max" if "auc" in monitor or "ndcg" in monitor or "mrr" in monitor else "min"
         callbacks.append(tf.keras.callbacks.EarlyStopping(
@@ -50,5 +51,5 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
         callbacks.append(tf.keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, "backup")))
     if tensorboard_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(tensorboard_dir))
-    data = train_split.dataset(batch_size, shuffle=True, seed=seed, group_size=group, length_buckets=buckets)
+    data = train_split.dataset(batch_size, shuffle=True, seed=seed, group_size=group, **buckets)
     return model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
