@@ -89,6 +89,20 @@ def popularity(data: str) -> dict:
     return evaluate(Popularity(), test, "full_ranking", ks=KS).iloc[0].to_dict()
 
 
+def padding_fraction(data: str, training_positions: str, length_buckets) -> float:
+    """Share of the padded history cells of an epoch's training rows that are padding."""
+    import numpy as np
+
+    from tfrec_pkg.data import load_interactions
+
+    train, _, _ = load_interactions(os.path.join(data, SEQUENCES), format="sequences").splits(
+        max_history=50, training_positions=training_positions)
+    lengths = train.frame["hist_item_ids"].map(len).to_numpy()
+    widths = np.array(sorted({w for w in length_buckets if w < 50} | {50}))
+    padded = widths[np.searchsorted(widths, lengths)]
+    return 1.0 - lengths.sum() / padded.sum()
+
+
 def write(data: str, runs: str, out: str) -> None:
     rows = []
     for name in RUNS:
@@ -101,7 +115,10 @@ def write(data: str, runs: str, out: str) -> None:
             history = json.load(f)
         best = max(range(len(history)), key=lambda i: history[i]["val_mrr_at_10"])
         train_seconds = sum(e["seconds"] for e in history)
-        rows.append({"name": name, **result, "epochs": len(history), "best_epoch": best + 1,
+        with open(os.path.join(path, "config.json")) as f:
+            config = json.load(f)["config"]
+        padding = padding_fraction(data, config["training_positions"], config.get("length_buckets", []))
+        rows.append({"name": name, **result, "epochs": len(history), "best_epoch": best + 1, "padding": padding,
                      "epoch_seconds": train_seconds / len(history), "train_minutes": train_seconds / 60,
                      "rows_per_second": sum(e["rows_per_second"] for e in history) / len(history),
                      "curve": [round(e["val_mrr_at_10"], 4) for e in history]})
@@ -110,16 +127,20 @@ def write(data: str, runs: str, out: str) -> None:
              "interactions); leave-one-out, the target ranked against all 11,924 items (history items not "
              "removed, ties against the target); brand = provider by the data README's rule (1 item without "
              "a brand: the unknown provider; brand id 1 kept as a brand). Test users: 19,412.", "",
-             "| model | HR@5 | HR@10 | HR@20 | NDCG@5 | NDCG@10 | NDCG@20 | epochs (best) | s/epoch | rows/s | train min |",
-             "|---|---|---|---|---|---|---|---|---|---|---|",
+             "| run | HR@5 | HR@10 | HR@20 | NDCG@5 | NDCG@10 | NDCG@20 | epochs (best) | s/epoch | rows/s | padding | train min |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|",
              "| popularity (floor) | " + " | ".join(f"{pop[f'{m}@{k}']:.4f}" for m in ("hr", "ndcg") for k in KS)
-             + " | - | - | - | - |"]
+             + " | - | - | - | - | - |"]
     for r in rows:
         lines.append(f"| {r['name']} | " + " | ".join(f"{r[f'{m}@{k}']:.4f}" for m in ("hr", "ndcg") for k in KS)
                      + f" | {r['epochs']} ({r['best_epoch']}) | {r['epoch_seconds']:.1f} | {r['rows_per_second']:.0f}"
-                     f" | {r['train_minutes']:.1f} |")
-    lines += ["", "Rows/s counts training rows: a prefix (`sasrec_last`) or a whole user sequence (`*_all`). "
-              "Validation MRR@10 per epoch (early stopping, patience 10, best weights restored):", ""]
+                     f" | {r['padding']:.0%} | {r['train_minutes']:.1f} |")
+    lines += ["", "Settings beyond the config defaults: " + "; ".join(
+        f"`{r['name']}`: {RUNS[r['name']][0]} " + " ".join(RUNS[r['name']][1]) for r in rows) + ".", "",
+        "Rows/s counts training rows: a prefix (`*_last`) or a user sequence window (`*_all`); s/epoch includes "
+        "the validation pass. Padding: the share of the training rows' history cells that are padding "
+        "(rows padded to 50, or to the length buckets 10 / 20 / 50). "
+        "Validation MRR@10 per epoch (early stopping, patience 10, best weights restored):", ""]
     lines += [f"* {r['name']}: {r['curve']}" for r in rows]
     lines += ["", "Commands (one after another on the same machine, by `tools/real_data_results.py run`):", "", "```"]
     lines += [" ".join(command(r["name"], "../shared/data", "runs/toys")) for r in rows]
