@@ -15,7 +15,7 @@ Training forms (``NextItemConfig.training_positions``; the rows come from the da
   (``target_item_ids``, :func:`tfrec_pkg.specs.next_item_all_positions`); the loss is taken at
   every real step, averaged over the steps of the batch, so one pass trains n - 1 targets.
   Because the encoders are causal, step t's output is the same vector the prefix form would
-  compute for the prefix ending at t (tests/models/test_next_item.py checks it).
+  compute for the prefix ending at t (tests/models/test_training_positions.py checks it).
 
 Item loss (``NextItemConfig.item_loss``):
 
