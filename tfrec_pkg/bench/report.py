@@ -2,7 +2,9 @@
 (batch 1 and 256), REST round-trip latency on the local server vs the in-process signature
 (batch 1 and 100), peak RSS, the machine's float32 matmul FLOP/s measured in the same run (so
 speed can be read as a ratio to what this machine can do at all), and the model's own extra
-numbers (its registered ``bench`` hook). Prints the row; appends it to the file named by
+numbers (its registered ``bench`` hook). For a stream model (IMN-Net) a training step is a time
+window: ``batch`` is then the split's mean interactions per window (``rows_per_batch``) and the
+serving requests carry raw inputs (``feature_rows``). Prints the row; appends it to the file named by
 ``--out`` (BENCHMARKS.md for a recorded run).
 """
 from __future__ import annotations
