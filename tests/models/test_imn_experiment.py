@@ -52,7 +52,9 @@ def test_stream_splits_cover_the_stream_in_time_order(stream):
     assert [len(s) for s in (train_split, val, test)] == [int(np.sum(stream.split == n)) for n in ("train", "val", "test")]
     assert len(train_split) + len(val) + len(test) == len(stream.split)
     assert (train_split.warm_up, val.warm_up, test.warm_up) == ((), ("train",), ("train", "val"))
-    assert train_split.vocab is stream.vocab and train_split.model_options == {"num_features": stream.num_features}
+    assert train_split.vocab is stream.vocab
+    assert train_split.model_options == {"num_features": stream.num_features, "delta_stats": stream.delta_stats}
+    assert train_split.rows_per_batch == len(train_split) / len(stream.window_steps(("train",), order="time"))
     # training.train asks for a shuffled training set: the windows stay in time order
     assert as_lists(train_split.dataset(256, shuffle=True, seed=3)) == as_lists(stream.dataset("train"))
     assert as_lists(test.dataset(1024, shuffle=False)) == as_lists(stream.dataset("test", order="time"))
@@ -133,3 +135,23 @@ def test_demo_row_has_the_stream_metrics_and_the_bayes_reference(monkeypatch):
     for metric in ("recall@10", "ndcg@10", "mrr"):
         assert 0.0 <= row[metric] <= 1.0 and 0.0 < row[f"bayes_{metric}"] <= 1.0
     assert row["train_examples"] == len(experiment.planted_splits("imn_net", quick=True)[0])
+
+
+def test_registered_bench_hook_reports_training_update_and_top_k(monkeypatch):
+    """``tfrec bench imn_net`` adds the hook's numbers (tfrec_pkg/bench/imn_serving.py): training
+    interactions/s with t-batches, update_state latency at batch 1, top_k latency by catalogue
+    size; here at its smallest size (a short stream, one catalogue)."""
+    from tfrec_pkg.bench import imn_serving
+
+    hook = registry.entry("imn_net").hook("bench")
+    assert hook is imn_serving.imn_serving_bench
+    monkeypatch.setattr(imn_serving, "QUICK_EVENTS", 1_500)
+    monkeypatch.setattr(imn_serving, "TOP_K_ITEMS", (10_000,))
+    row = hook(None, quick=True)
+    assert "model" not in row and row["interactions"] == 1_500
+    for variant in ("imn_net", "jodie"):
+        assert row[f"{variant}_train_interactions"] > 0 and row[f"{variant}_train_interactions_per_s"] > 0
+    for key in ("update_state_b1_p50_ms", "update_state_b1_p99_ms", "top10_10k_items_b1_p50_ms",
+                "top10_10k_items_b1_p99_ms"):
+        assert 0 < row[key] < 10_000, key
+    assert row["update_state_b1_p50_ms"] <= row["update_state_b1_p99_ms"]

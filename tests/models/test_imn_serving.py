@@ -3,11 +3,15 @@ process_step on given states, folding it over a stream in a fresh process reprod
 that run_window writes, ``score_state`` on the folded states equals scoring from the memory,
 ``top_k`` / ``serving_default`` rank with the export-time snapshot, bad requests fail with a
 clear error, and the NRT loop (tfrec_pkg/serving/nrt) keeps user and item states in the
-in-memory and the Redis store with the same results.
+in-memory and the Redis store with the same results. The signatures and the NRT loop take RAW
+time deltas (``time_deltas``); the in-process side is fed the z-scores of
+``interactions.standardise`` computed here, so the model's saved statistics and its in-graph
+standardisation are checked against an independent rendering.
 
 Mutations tried, each caught: update_state with every event read as a click (the resource
 branch never moves), with the user and item deltas swapped, top_k with the candidates' states
-read as zeros, the NRT loop writing the user states only (later events read stale item states)."""
+read as zeros, the NRT loop writing the user states only (later events read stale item states),
+the signatures standardising with mean 0 / std 1 (raw deltas read as z-scores)."""
 import os
 import subprocess
 import sys
@@ -20,7 +24,7 @@ import tfrec_pkg  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is i
 import tensorflow as tf
 
 from tfrec_pkg import export
-from tfrec_pkg.data.interactions import DELTAS
+from tfrec_pkg.data.interactions import DELTAS, standardise, time_deltas
 from tfrec_pkg.data.synthetic.resource_limited import resource_limited
 from tfrec_pkg.data.tbatch_windows import WindowedStream
 from tfrec_pkg.features import NUM_RESERVED
@@ -37,7 +41,7 @@ def served(tmp_path_factory):
     stream = WindowedStream.from_stream(resource_limited(num_users=15, num_items=30, num_events=800, seed=1),
                                         parts=40)
     tf.keras.utils.set_random_seed(0)
-    model = IMNNet(IMNConfig(**TINY), stream.vocab, num_features=stream.num_features)
+    model = IMNNet(IMNConfig(**TINY), stream.vocab, **stream.splits()[0].model_options)
     spec = stream.dataset("train").element_spec
     run = tf.function(lambda w: model.run_window(w, learn=False, rank=False), input_signature=[spec])
     for window in stream.dataset("train", order="time"):
@@ -56,15 +60,34 @@ def raw(vocab, indices):
     return ids[np.asarray(indices) - NUM_RESERVED]
 
 
+def delta_renderings(stream):
+    """(raw deltas, their z-scores by interactions.standardise on the training rows, the
+    statistics): the serving side's inputs and the in-process side's, computed independently
+    of the model."""
+    values = time_deltas(stream.source)
+    z, stats = standardise(values, stream.split == "train")
+    return ({k: values[k].to_numpy(np.float32) for k in DELTAS}, {k: z[k].to_numpy(np.float32) for k in DELTAS},
+            stats)
+
+
+def zscore(stats, name, values):
+    mean, std = stats[name]
+    return ((np.asarray(values, np.float64) - mean) / std).astype(np.float32)
+
+
 def val_steps(stream):
-    """The validation interactions as t-batch steps of raw events, in processing order."""
+    """The validation interactions as t-batch steps of raw events (raw ids, raw deltas), in
+    processing order; ``z`` holds the same steps' standardised deltas."""
+    raw_deltas, z, _ = delta_renderings(stream)
     out = []
     for rows, splits in stream.window_steps(("val",)):
         for lo, hi in zip(splits[:-1], splits[1:]):
             r = rows[lo:hi]
             step = {"user_id": raw(stream.vocab["user"], stream.columns["user"][r]),
                     "item_id": raw(stream.vocab["item"], stream.columns["item"][r])}
-            out.append(step | {k: stream.columns[k][r] for k in EVENT_COLUMNS})
+            step |= {k: raw_deltas[k][r] for k in DELTAS}
+            step |= {k: stream.columns[k][r] for k in ("is_purchase", "features")}
+            out.append(step | {"z": {k: z[k][r] for k in DELTAS}})
     return out
 
 
@@ -81,7 +104,9 @@ def test_update_state_is_process_step_on_given_states(served):
     for step in val_steps(stream):
         u = stream.vocab["user"].lookup(step["user_id"])
         i = stream.vocab["item"].lookup(step["item_id"])
-        index_step = {"user": tf.constant(u), "item": tf.constant(i)} | {k: tf.constant(step[k]) for k in EVENT_COLUMNS}
+        index_step = ({"user": tf.constant(u), "item": tf.constant(i)}
+                      | {k: tf.constant(step["z"][k]) for k in DELTAS}
+                      | {k: tf.constant(step[k]) for k in ("is_purchase", "features")})
         new_tables = model.process_step(tables, index_step)[0]
         g, lim, h = model.update_state(step["user_id"], step["item_id"], tf.gather(tables[0], u),
                                        tf.gather(tables[1], u), tf.gather(tables[2], i),
@@ -144,13 +169,16 @@ def test_fold_of_update_state_in_a_fresh_process_reproduces_the_memory(served, t
     stream, model, path, snapshot, run = served
     restore(model, snapshot)
     steps = val_steps(stream)
-    events = {k: np.concatenate([s[k] for s in steps]) for k in steps[0]}
+    events = {k: np.concatenate([s[k] for s in steps]) for k in steps[0] if k != "z"}
+    _, _, stats = delta_renderings(stream)
     bounds = np.r_[0, np.cumsum([len(s["user_id"]) for s in steps])]
     rng = np.random.default_rng(0)
     users, items = np.asarray(stream.vocab["user"].ids), np.asarray(stream.vocab["item"].ids)
     q_users = users[:5]
-    query = {"q_user_id": q_users, "q_user_delta": rng.normal(size=5).astype(np.float32),
-             "q_user_since_purchase": rng.normal(size=5).astype(np.float32),
+    # raw times since the last interaction / purchase, around the training rows' scale
+    query = {"q_user_id": q_users,
+             "q_user_delta": rng.uniform(0, 3 * stats["user_delta"][0], size=5).astype(np.float32),
+             "q_user_since_purchase": rng.uniform(0, 3 * stats["user_since_purchase"][0], size=5).astype(np.float32),
              "q_k": np.array([1, 3, 5, 30, 2]), "q_items": items[rng.integers(0, len(items), (5, 4))]}
     np.savez(tmp_path / "ev.npz", **events, bounds=bounds, all_users=users, all_items=items, **query)
     subprocess.run([sys.executable, "-c", FRESH, path, str(tmp_path / "ev.npz"), str(tmp_path / "out.npz")],
@@ -160,7 +188,9 @@ def test_fold_of_update_state_in_a_fresh_process_reproduces_the_memory(served, t
     # before the events: rank and score from the snapshot, as the memory does
     tables = model._tables()
     u = stream.vocab["user"].lookup(q_users)
-    present = model.present(tables, tf.constant(u), query["q_user_delta"], query["q_user_since_purchase"])
+    q_z = (zscore(stats, "user_delta", query["q_user_delta"]),
+           zscore(stats, "user_since_purchase", query["q_user_since_purchase"]))
+    present = model.present(tables, tf.constant(u), *q_z)
     every = model.candidate_scores(present, tables[2], tf.range(NUM_RESERVED, model.num_items, dtype=tf.int64)).numpy()
     order = np.argsort(-every, axis=1, kind="stable")
     for row, k in enumerate(query["q_k"]):
@@ -183,7 +213,7 @@ def test_fold_of_update_state_in_a_fresh_process_reproduces_the_memory(served, t
     last = last_t[rows]
     np.testing.assert_array_equal(out["last"], np.where(last >= NUM_RESERVED, raw(stream.vocab["item"],
                                                                                   np.maximum(last, 2)), -1))
-    present = model.present(model._tables(), tf.constant(u), query["q_user_delta"], query["q_user_since_purchase"])
+    present = model.present(model._tables(), tf.constant(u), *q_z)
     np.testing.assert_allclose(out["live"], model.candidate_scores(present, item_t, tf.constant(cand)).numpy(),
                                atol=1e-5)
     restore(model, snapshot)
@@ -223,6 +253,7 @@ def test_unknown_ids_map_to_oov_and_k_is_per_row(served):
 @pytest.mark.parametrize("bad, message", [
     ({"k": np.array([3, 0])}, "k must be >= 1"),
     ({"user_delta": np.array([0.0, np.nan], np.float32)}, "'user_delta' must be finite"),
+    ({"user_since_purchase": np.array([0.0, -0.3], np.float32)}, "'user_since_purchase' must be >= 0: a raw"),
     ({"last_item_id": np.full(3, -1)}, "'last_item_id' must have as many rows as 'user_id'"),
 ])
 def test_bad_requests_fail_with_a_clear_error(served, bad, message):
@@ -261,9 +292,12 @@ def _nrt_replay(served, store):
     np.testing.assert_allclose(got["general_state"], tables[0][u], atol=1e-5)
     np.testing.assert_allclose(got["limited_state"], tables[1][u], atol=1e-5)
     np.testing.assert_allclose(nrt.item_states(items)["item_state"], tables[2][i], atol=1e-5)
-    du, dp = np.linspace(-1, 1, 6).astype(np.float32), np.linspace(1, -1, 6).astype(np.float32)
+    _, _, stats = delta_renderings(stream)
+    du = np.linspace(0, 2 * stats["user_delta"][0], 6).astype(np.float32)
+    dp = np.linspace(2 * stats["user_since_purchase"][0], 0, 6).astype(np.float32)
     cands = items[np.arange(18).reshape(6, 3) % len(items)]
-    present = model.present(model._tables(), tf.constant(u), du, dp)
+    present = model.present(model._tables(), tf.constant(u), zscore(stats, "user_delta", du),
+                            zscore(stats, "user_since_purchase", dp))
     want = model.candidate_scores(present, tables[2], tf.constant(stream.vocab["item"].lookup(cands))).numpy()
     np.testing.assert_allclose(nrt.score(users, cands, user_delta=du, user_since_purchase=dp), want, atol=1e-5)
     ids, scores = nrt.top_k(users, k=4, user_delta=du, user_since_purchase=dp)
@@ -313,3 +347,22 @@ def test_serving_indices_converts_to_onnx(served, tmp_path):
     _, _, path, _, _ = served
     out = export.to_onnx(path, str(tmp_path / "imn.onnx"))
     assert os.path.getsize(out) > 0
+
+
+def test_delta_statistics_travel_with_the_model(served, tmp_path):
+    """The training rows' statistics: set from the split (model_options, adapt), kept by
+    get_config / from_config and by save_trained / load_trained."""
+    stream, model, _, _, _ = served
+    _, _, stats = delta_renderings(stream)
+    for name in DELTAS:
+        np.testing.assert_allclose(model.delta_stats()[name], stats[name], rtol=1e-6)
+    again = IMNNet.from_config(model.get_config())
+    assert again.delta_stats() == model.delta_stats() and again.num_features == model.num_features
+    loaded = IMNNet.load_trained(model.save_trained(str(tmp_path / "trained")))
+    assert loaded.delta_stats() == model.delta_stats()
+    fresh = IMNNet(IMNConfig(**TINY), stream.vocab, num_features=stream.num_features)
+    assert fresh.delta_stats() == {name: (0.0, 1.0) for name in DELTAS}
+    fresh.adapt(stream.splits()[0])
+    assert fresh.delta_stats() == model.delta_stats()
+    with pytest.raises(ValueError, match="missing \\['item_delta'"):
+        fresh.set_delta_stats({"user_delta": (0.0, 1.0), "user_since_purchase": (0.0, 1.0)})

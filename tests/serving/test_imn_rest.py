@@ -42,7 +42,7 @@ def requests_for(stream, n=3):
     users = np.asarray(stream.vocab["user"].ids[:n])
     items = np.asarray(stream.vocab["item"].ids)
     state = lambda: rng.normal(size=(n, D)).astype(np.float32)  # noqa: E731
-    deltas = lambda: rng.normal(size=n).astype(np.float32)  # noqa: E731
+    deltas = lambda: rng.uniform(0, 1e5, size=n).astype(np.float32)  # noqa: E731  (raw times, >= 0)
     user = {"user_id": users, "general_state": state(), "limited_state": state(), "last_item_id": items[:n],
             "last_item_state": state(), "user_delta": deltas(), "user_since_purchase": deltas()}
     return {

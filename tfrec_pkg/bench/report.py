@@ -2,7 +2,9 @@
 (batch 1 and 256), REST round-trip latency on the local server vs the in-process signature
 (batch 1 and 100), peak RSS, the machine's float32 matmul FLOP/s measured in the same run (so
 speed can be read as a ratio to what this machine can do at all), and the model's own extra
-numbers (its registered ``bench`` hook). Prints the row; appends it to the file named by
+numbers (its registered ``bench`` hook). For a stream model (IMN-Net) a training step is a time
+window: ``batch`` is then the split's mean interactions per window (``rows_per_batch``) and the
+serving requests carry raw inputs (``feature_rows``). Prints the row; appends it to the file named by
 ``--out`` (BENCHMARKS.md for a recorded run).
 """
 from __future__ import annotations
@@ -22,18 +24,25 @@ from tfrec_pkg.models import registry
 def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
     entry = registry.entry(name)
     train_split = experiment.planted_splits(name, quick=True, seed=0)[0]
-    model = experiment.build(name, train_split.vocab, seed=None, compile=True)  # fit by steps below
+    model = experiment.build(name, train_split.vocab, seed=None, compile=True,  # fit by steps below
+                             options=getattr(train_split, "model_options", None))
     batch_size = getattr(model.config, "batch_size", 256)
+    # examples per training step: a stream split's step is a time window, not a batch
+    step_rows = getattr(train_split, "rows_per_batch", batch_size)
     steps = 20 if quick else train_steps
     ds = train_split.dataset(batch_size).repeat()
     model.fit(ds, steps_per_epoch=5, epochs=1, verbose=0)  # trace + warm up
     t = time.perf_counter()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
-    train_eps = steps * batch_size / (time.perf_counter() - t)
+    train_eps = steps * step_rows / (time.perf_counter() - t)
 
     serve = export.serving_signatures(model)["serving_default"]
-    examples = next(iter(train_split.dataset(256, shuffle=False)))
-    request = export.serving_request(model, {s.name: examples[s.name].numpy() for s in model.feature_spec})
+    if hasattr(train_split, "feature_rows"):   # a stream split: raw inputs, not the training windows
+        rows = train_split.feature_rows(256)
+    else:
+        examples = next(iter(train_split.dataset(256, shuffle=False)))
+        rows = {s.name: examples[s.name].numpy() for s in model.feature_spec}
+    request = export.serving_request(model, {s.name: rows[s.name] for s in model.feature_spec})
     b256 = {k: tf.constant(v) for k, v in request.items()}
     b1 = {k: v[:1] for k, v in b256.items()}
     calls = 50 if quick else 300
@@ -42,7 +51,7 @@ def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
     extra = entry.hook("bench")(model, quick) if entry.bench else {}
     rest = rest_latency(model, request, 50 if quick else 200)
     flops = matmul_flops()
-    return {"model": name, "train_examples_per_s": round(train_eps), "batch": batch_size,
+    return {"model": name, "train_examples_per_s": round(train_eps), "batch": round(step_rows),
             "serve_b1_p50_ms": round(p50_1, 3), "serve_b1_p99_ms": round(p99_1, 3),
             "serve_b256_p50_ms": round(p50_256, 3), "serve_b256_p99_ms": round(p99_256, 3),
             "matmul_gflops": round(flops / 1e9, 1),

@@ -19,7 +19,9 @@ s is rows ``row_splits[s]:row_splits[s + 1]`` (a ragged batch without padding).
 Ids: one vocabulary per entity over the *whole* stream (JODIE's memory has a row per user and
 item that ever appears): a user or item first seen after training still gets its own dynamic
 state from its interactions. Only ids are read from later splits, never their order or labels.
-Deltas are standardised with training statistics only (:func:`~tfrec_pkg.data.interactions.standardise`).
+Deltas are standardised with training statistics only (:func:`~tfrec_pkg.data.interactions.standardise`);
+the statistics (``delta_stats``) go to the model (``StreamSplit.model_options``), whose serving
+inputs take raw deltas and standardise them in the graph.
 
 Splits (:meth:`WindowedStream.splits` -> three :class:`StreamSplit`): what the library's shared
 training and evaluation (``training.train``, ``evaluation.evaluate(..., "stream")``,
@@ -143,8 +145,28 @@ class StreamSplit:
 
     @property
     def model_options(self) -> dict:
-        """Constructor arguments a stream model needs beside config and vocab (``experiment.build``)."""
-        return {"num_features": self.stream.num_features}
+        """Constructor arguments a stream model needs beside config and vocab (``experiment.build``):
+        the number of interaction features and the training rows' delta statistics (the model
+        standardises raw deltas with them)."""
+        return {"num_features": self.stream.num_features, "delta_stats": dict(self.stream.delta_stats)}
+
+    @property
+    def rows_per_batch(self) -> float:
+        """Interactions per element of :meth:`dataset` (one time window), on average."""
+        windows = np.unique(self.stream.windows[self.stream.split == self.name])
+        return len(self) / max(len(windows), 1)
+
+    def feature_rows(self, n: int) -> dict:
+        """This split's first ``n`` interactions as a model's raw inputs (``feature_spec``):
+        raw ``user_id`` / ``item_id`` and the RAW deltas (:func:`~tfrec_pkg.data.interactions.time_deltas`,
+        not standardised). Needs the raw-id stream the windows were built from (``stream.source``)."""
+        source = self.stream.source
+        if source is None:
+            raise ValueError("feature_rows needs the raw-id stream the windows were built from (stream.source)")
+        rows = np.flatnonzero(self.stream.split == self.name)[:n]
+        raw = time_deltas(source)
+        return {"user_id": source.frame["user_id"].to_numpy()[rows], "item_id": source.frame["item_id"].to_numpy()[rows],
+                **{name: raw[name].to_numpy(np.float32)[rows] for name in DELTAS}}
 
     @property
     def warm_up(self) -> tuple[str, ...]:

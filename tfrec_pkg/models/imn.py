@@ -55,6 +55,24 @@ Readings (beyond those of the layers, :mod:`tfrec_pkg.layers.mrrnn`,
 * Negatives (N - 1 = 127 per interaction, Sec. 5.5) are drawn uniformly from the known items
   (never padding or OOV), their states read from the memory as of the step's start.
 * Model selection: validation MRR (``val_mrr``, over all items).
+
+Time deltas. The model keeps the standardisation statistics of its three deltas
+(:data:`~tfrec_pkg.data.interactions.DELTAS`: mean and standard deviation over the training
+rows, :func:`~tfrec_pkg.data.interactions.standardise`) as non-trainable variables
+(``delta_mean``, ``delta_std``, saved with the weights, the export and ``get_config``), set from
+the training split (the constructor's ``delta_stats``, which ``experiment.build`` passes from
+:attr:`StreamSplit.model_options <tfrec_pkg.data.tbatch_windows.StreamSplit.model_options>`, or
+:meth:`IMNNet.adapt`, which ``training.train`` calls). One rule: every delta a caller gives the
+model -- ``call`` / ``feature_spec``, :meth:`IMNNet.update_state`, :meth:`IMNNet.score_state`,
+:meth:`IMNNet.top_k` and the exported signatures -- is RAW, the time since the user's last
+interaction (``user_delta``), since the item's last interaction (``item_delta``) and since the
+user's last purchase (``user_since_purchase``) in the unit of the stream's timestamps (seconds
+for datetime timestamps; :func:`~tfrec_pkg.data.interactions.time_deltas`), >= 0, and is
+standardised inside the graph with the saved statistics. The training windows of
+:class:`~tfrec_pkg.data.tbatch_windows.WindowedStream` carry the data side's standardised deltas
+(the same statistics), so the internal one-step methods (:meth:`IMNNet.process_step`,
+:meth:`IMNNet.present`, :meth:`IMNNet.present_states`, :meth:`IMNNet.next_states`) take
+standardised values.
 """
 from __future__ import annotations
 
@@ -66,6 +84,7 @@ import tensorflow as tf
 from tfrec_pkg.config import Config
 from tfrec_pkg.data.interactions import DELTAS
 from tfrec_pkg.data.tbatch_windows import WindowedStream
+from tfrec_pkg.data.vocab import Vocabulary
 from tfrec_pkg.features import NUM_RESERVED, FeatureSpec
 from tfrec_pkg.layers.mrrnn import (ItemEmbeddingPredictor, MRRNNCell, ResourceLimitedCell, TimeProjection,
                                     combine_user_states)
@@ -130,7 +149,11 @@ class IMNNet(RecModel):
     loss_names = ("prediction", "nce", "user_drift", "item_drift")
     early_stopping_monitor = "val_mrr"
 
-    def __init__(self, config: IMNConfig | None = None, vocab=None, num_features: int = 0, name=None):
+    def __init__(self, config: IMNConfig | None = None, vocab=None, num_features: int = 0, delta_stats=None,
+                 name=None):
+        """``delta_stats``: ``{delta: (mean, std)}`` of the training rows for each of
+        :data:`~tfrec_pkg.data.interactions.DELTAS` (``WindowedStream.delta_stats``; module
+        docstring, "Time deltas"); None leaves mean 0 / std 1 until :meth:`adapt`."""
         config = config or IMNConfig()
         super().__init__(config, vocab or {}, name=name or config.variant)
         c, self.num_features = config, int(num_features)
@@ -142,6 +165,11 @@ class IMNNet(RecModel):
         self.limited_state = table(self.num_users, "limited_state")    # h^l_u
         self.item_state = table(self.num_items, "item_state")          # h_i
         self.last_item = tf.Variable(tf.zeros([self.num_users], tf.int64), trainable=False, name="last_item")
+        # raw delta -> (delta - mean) / std, one entry per DELTAS name (module docstring)
+        self.delta_mean = tf.Variable(tf.zeros([len(DELTAS)]), trainable=False, name="delta_mean")
+        self.delta_std = tf.Variable(tf.ones([len(DELTAS)]), trainable=False, name="delta_std")
+        if delta_stats is not None:
+            self.set_delta_stats(delta_stats)
         self.user_static = tf.keras.layers.Embedding(self.num_users, c.user_dim, name="user_static")   # u_bar
         self.item_static = tf.keras.layers.Embedding(self.num_items, c.item_dim, name="item_static")   # i_bar
         self.mrrnn = MRRNNCell(c.hidden_dim, name="mrrnn")
@@ -163,7 +191,59 @@ class IMNNet(RecModel):
                 FeatureSpec("user_delta", "float32"), FeatureSpec("user_since_purchase", "float32")]
 
     def get_config(self):
-        return super().get_config() | {"num_features": self.num_features}
+        return super().get_config() | {"num_features": self.num_features, "delta_stats": self.delta_stats()}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(cls.config_class.from_dict(config["config"]),
+                   {k: Vocabulary.from_dict(v) for k, v in config["vocab"].items()},
+                   num_features=config.get("num_features", 0), delta_stats=config.get("delta_stats"),
+                   name=config.get("name"))
+
+    # --- time deltas -----------------------------------------------------------------------
+    def delta_stats(self) -> dict[str, tuple[float, float]]:
+        """``{delta: (mean, std)}`` the model standardises raw deltas with."""
+        mean, std = self.delta_mean.numpy().tolist(), self.delta_std.numpy().tolist()
+        return {name: (mean[k], std[k]) for k, name in enumerate(DELTAS)}
+
+    def set_delta_stats(self, stats: dict) -> None:
+        """Set the standardisation statistics, ``{delta: (mean, std)}`` for every name of
+        :data:`~tfrec_pkg.data.interactions.DELTAS` (std > 0)."""
+        missing = [name for name in DELTAS if name not in stats]
+        if missing:
+            raise ValueError(f"delta_stats needs (mean, std) for {list(DELTAS)}; missing {missing}")
+        mean = np.array([float(stats[name][0]) for name in DELTAS])
+        std = np.array([float(stats[name][1]) for name in DELTAS])
+        if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+            raise ValueError(f"delta_stats must be finite with std > 0, got {dict(stats)}")
+        self.delta_mean.assign(mean.astype(np.float32))
+        self.delta_std.assign(std.astype(np.float32))
+
+    def adapt(self, split) -> None:
+        """The training split's delta statistics (a :class:`~tfrec_pkg.data.tbatch_windows.StreamSplit`
+        or a ``WindowedStream``): what ``training.train`` calls before fitting."""
+        stats = getattr(getattr(split, "stream", split), "delta_stats", None)
+        if stats is None:
+            raise ValueError(f"IMNNet.adapt takes a stream split (StreamSplit or WindowedStream), got {type(split).__name__}")
+        self.set_delta_stats(stats)
+
+    def standardise(self, name: str, raw):
+        """A raw delta ``[B]`` (in the stream's time unit) as the z-score the layers read."""
+        k = DELTAS.index(name)
+        return (tf.cast(raw, tf.float32) - self.delta_mean[k]) / self.delta_std[k]
+
+    def _from_raw(self, check: bool = True, **raw):
+        """The raw deltas of a request, standardised, in the order given; ``check``: a negative
+        one (e.g. a z-score sent by a client of the old contract) fails the request."""
+        out = []
+        for name, value in raw.items():
+            value = tf.cast(tf.convert_to_tensor(value), tf.float32)
+            checks = [tf.debugging.assert_non_negative(
+                value, message=f"input {name!r} must be >= 0: a raw time delta in the stream's time unit "
+                               "(the model standardises it), not a standardised one")] if check else []
+            with tf.control_dependencies(checks):
+                out.append(self.standardise(name, value))
+        return out
 
     # --- memory ----------------------------------------------------------------------------
     def reset_states(self):
@@ -341,11 +421,12 @@ class IMNNet(RecModel):
 
     # --- serving path ----------------------------------------------------------------------
     def call_indexed(self, features, training=False):
-        """Eq. (23) score of ``item_id`` for ``user_id`` from the memory as it stands, the
-        deltas standardised as in training."""
+        """Eq. (23) score of ``item_id`` for ``user_id`` from the memory as it stands; the
+        deltas raw (module docstring, "Time deltas"), not checked for sign here (the index-id
+        path that ONNX converts has no assertions; the raw-id signatures check)."""
         tables = self._tables()
-        present = self.present(tables, features["user_id"], features["user_delta"],
-                               features["user_since_purchase"])
+        du, dp = self._from_raw(False, user_delta=features["user_delta"], user_since_purchase=features["user_since_purchase"])
+        present = self.present(tables, features["user_id"], du, dp)
         return self.candidate_scores(present, tables[2], features["item_id"][:, None])[:, 0]
 
     def loss_terms(self, features, training=False):
@@ -388,8 +469,8 @@ class IMNNet(RecModel):
                      user_since_purchase, is_purchase, features=None):
         """One interaction per row on the given states (JODIE's online update): the new h^g_u,
         h^l_u (moved on purchases only) and h_i of Eqs. (1)-(2), (6) -- what
-        :meth:`process_step` writes into the memory for the same interaction. Deltas
-        standardised as in training; ``is_purchase`` 1 / 0; ``features`` ``[B, F]`` when the
+        :meth:`process_step` writes into the memory for the same interaction. Deltas raw, in
+        the stream's time unit (module docstring, "Time deltas"); ``is_purchase`` 1 / 0; ``features`` ``[B, F]`` when the
         model has features. Returns ``(general_state, limited_state, item_state)``."""
         inputs = {"user_id": user_id, "item_id": item_id, "general_state": general_state,
                   "limited_state": limited_state, "item_state": item_state, "user_delta": user_delta,
@@ -400,9 +481,10 @@ class IMNNet(RecModel):
                                  "pass features [B, F]")
             inputs["features"] = features
         idx = self._serving_ids(inputs, user_id, item_id)
+        du, di, dp = self._from_raw(user_delta=user_delta, item_delta=item_delta,
+                                    user_since_purchase=user_since_purchase)
         return self.next_states(idx["user_id"], idx["item_id"], general_state, limited_state, item_state,
-                                user_delta, item_delta, user_since_purchase, is_purchase,
-                                features if self.num_features else None)
+                                du, di, dp, is_purchase, features if self.num_features else None)
 
     def _present_raw(self, user_id, general_state, limited_state, last_item_id, last_item_state, user_delta,
                      user_since_purchase, extra=None):
@@ -410,15 +492,18 @@ class IMNNet(RecModel):
                   "last_item_id": last_item_id, "last_item_state": last_item_state, "user_delta": user_delta,
                   "user_since_purchase": user_since_purchase} | (extra or {})
         idx = self._serving_ids(inputs, user_id, last_item_id)
+        du, dp = self._from_raw(user_delta=user_delta, user_since_purchase=user_since_purchase)
         return self.present_states(idx["user_id"], general_state, limited_state, idx["item_id"], last_item_state,
-                                   user_delta, user_since_purchase)
+                                   du, dp)
 
     def score_state(self, user_id, item_ids, general_state, limited_state, last_item_id, last_item_state,
                     user_delta, user_since_purchase, item_states=None):
         """Eq. (23) scores ``[B, C]`` of raw candidates ``item_ids`` ``[B, C]`` for users in the
         given states; ``last_item_state`` is the current state of the user's last item (zeros
         for none, ``last_item_id`` = the padding id). Candidates' states: ``item_states``
-        ``[B, C, d]`` when given, else the export-time snapshot."""
+        ``[B, C, d]`` when given, else the export-time snapshot. ``user_delta`` /
+        ``user_since_purchase``: raw times since the user's last interaction / purchase (module
+        docstring, "Time deltas")."""
         extra = {"item_ids": item_ids} | ({} if item_states is None else {"item_states": item_states})
         present = self._present_raw(user_id, general_state, limited_state, last_item_id, last_item_state,
                                     user_delta, user_since_purchase, extra)
@@ -462,7 +547,9 @@ class IMNNet(RecModel):
         (the same with the candidates' states given), ``top_k``, ``update_state`` (the online
         update), ``initial_state`` / ``initial_item_state`` (the export-time snapshot), and
         RecModel's ``serving_indices`` (memory-table scoring on index ids, for ONNX).
-        Input names: see the methods of the same names."""
+        Input names: see the methods of the same names. Every delta input (``user_delta``,
+        ``item_delta``, ``user_since_purchase``) is raw, in the stream's time unit, and is
+        standardised in the graph with the saved statistics (module docstring, "Time deltas")."""
         endpoints = super().serving_endpoints()
         d = self.config.hidden_dim
         spec = {s.name: s for s in self.feature_spec}
@@ -578,4 +665,5 @@ registry.register("imn_net", IMNNet, IMNConfig, planted_data, protocol="stream",
                   demo_seconds=21,
                   description="IMN-Net: general + resource-limited user states on an interaction stream "
                               "(IMN-Net*, IMN_MSE, IMN_NCE and JODIE as configs: variant=...)",
-                  planted=PLANTED, claims="tfrec_pkg.claims.imn_checks:checks")
+                  planted=PLANTED, claims="tfrec_pkg.claims.imn_checks:checks",
+                  bench="tfrec_pkg.bench.imn_serving:imn_serving_bench")

@@ -7,8 +7,11 @@ contracts, told apart by the model's signatures:
   ``score_state``; every new user starts from the same initial state.
 * IMN-Net (JODIE's serving design): a user state ``general_state`` [d] + ``limited_state`` [d] +
   ``last_item_id`` [] and an item state ``item_state`` [d] (store key ``item:<item id>``); an
-  event is (user, item, the standardised deltas ``user_delta`` / ``item_delta`` /
-  ``user_since_purchase``, ``is_purchase`` [, ``features``]) and moves the user's and the item's
+  event is (user, item, the RAW time deltas ``user_delta`` / ``item_delta`` /
+  ``user_since_purchase`` -- time since the user's last interaction, the item's last
+  interaction, the user's last purchase, in the unit of the training stream's timestamps; the
+  exported model standardises them with the statistics saved in it --, ``is_purchase``
+  [, ``features``]) and moves the user's and the item's
   state together (one group compare-and-set: both or neither). Ids the store has not seen start
   from the export's snapshot (``initial_state`` / ``initial_item_state``). ``score`` ranks
   given candidates with their stored item states (``score_state``); ``top_k`` ranks every item
@@ -109,7 +112,7 @@ class _IMNStates:
         extra += ["category_ids"] if category_ids is not None else []
         if missing or extra:
             raise ValueError(f"IMN-Net events are user_ids, item_ids and the columns {list(wanted)} "
-                             f"(standardised deltas, is_purchase 1/0{', features [n, F]' if self.features else ''}); "
+                             f"(raw time deltas, is_purchase 1/0{', features [n, F]' if self.features else ''}); "
                              f"missing {missing}, unexpected {extra}")
         out = {k: np.asarray(columns[k], np.float32) for k in wanted}
         for k, v in out.items():
@@ -318,8 +321,8 @@ class NRTUserStates:
     def score(self, user_ids, item_ids, category_ids=None, *, user_delta=None, user_since_purchase=None) -> np.ndarray:
         """Scores [B, C] of candidates [B, C] for users [B] from their stored states. SUM:
         ``score(user_ids, item_ids, category_ids)``; IMN-Net: ``score(user_ids, item_ids,
-        user_delta=, user_since_purchase=)`` (each user's time since its last interaction and
-        last purchase, standardised), the candidates scored with their stored states."""
+        user_delta=, user_since_purchase=)`` (each user's raw time since its last interaction and
+        last purchase, in the stream's time unit), the candidates scored with their stored states."""
         import tensorflow as tf
 
         if self.contract.item_keys is None:
