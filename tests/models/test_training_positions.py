@@ -53,6 +53,14 @@ def _models():
             "gru4rec": lambda v: GRU4Rec(GRU4RecConfig(**base, hidden_dim=8), v)}
 
 
+def _built(name, vocab):
+    """The named model with seeded weights, built."""
+    tf.keras.utils.set_random_seed(0)
+    model = _models()[name](vocab)
+    model(model.example_batch())
+    return model
+
+
 @pytest.fixture(scope="module")
 def data():
     whole, prefixes = _sequences()
@@ -68,9 +76,7 @@ def _batch(model, frame):
 @pytest.mark.parametrize("name", list(_models()))
 def test_each_step_of_a_sequence_row_is_its_prefix_row(data, name):
     whole, prefixes, vocab = data
-    tf.keras.utils.set_random_seed(0)
-    model = _models()[name](vocab)
-    model(model.example_batch())
+    model = _built(name, vocab)
     h, g = model.sequence_outputs(model.map_ids(_batch(model, whole)))
     u, v = model.user_vectors(model.map_ids(_batch(model, prefixes)))
     at = [(r, t) for r, row in whole.iterrows() for t in range(len(row["hist_item_ids"]))]  # prefix order
@@ -82,9 +88,7 @@ def test_each_step_of_a_sequence_row_is_its_prefix_row(data, name):
 @pytest.mark.parametrize("name", ["sasrec", "ipsrec_s", "gru4rec"])
 def test_all_position_loss_is_the_mean_of_the_prefix_losses(data, name):
     whole, prefixes, vocab = data
-    tf.keras.utils.set_random_seed(0)
-    model = _models()[name](vocab)
-    model(model.example_batch())
+    model = _built(name, vocab)
     whole_terms = model.loss_terms(_batch(model, whole), training=False)
     prefix_terms = model.loss_terms(_batch(model, prefixes), training=False)
     # one value per real step of the sequence rows, in prefix order: the same values as the prefix rows'
@@ -156,9 +160,7 @@ def test_patience_comes_from_the_config():
 def test_length_buckets_change_the_padding_not_the_losses(data, name):
     """Rows cut to a bucket's width give the losses of the same rows padded to max_history."""
     whole, prefixes, vocab = data
-    tf.keras.utils.set_random_seed(0)
-    model = _models()[name](vocab)
-    model(model.example_batch())
+    model = _built(name, vocab)
     for frame in (whole, prefixes):
         split = Split("train", frame, model.training_spec(list(frame.columns)), model.vocab, label=None)
         full = np.concatenate([model.loss_terms(b)["ce"].numpy() for b in split.dataset(8, shuffle=False)])
