@@ -9,7 +9,11 @@ models' 10, RecBole's ``stopping_step`` -- else 1), and -- given ``checkpoint_di
 interrupted run from its last completed epoch (``tf.keras.callbacks.BackupAndRestore``).
 ``callbacks`` are added to those. ``train`` and ``val`` are splits (``Split``, as the loaders
 and planted generators return them) or plain DataFrames with the model's input columns.
-Works inside ``strategy.scope()``.
+On a cluster (:mod:`tfrec_pkg.distributed`) the model is built in ``strategy.scope()`` and
+``train`` follows its strategy: ``batch_size`` is the global batch, each worker reads its own
+share of the training rows (``Split.dataset(shard=...)``) and an epoch is
+``rows // batch_size`` steps; checkpoints and TensorBoard logs are written by the chief only
+(the other workers write to temporary directories that Keras removes).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import os
 
 import tensorflow as tf
 
+from tfrec_pkg import distributed
 from tfrec_pkg.data.synthetic.base import as_split
 
 
@@ -30,11 +35,16 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
     learning_rate = learning_rate or getattr(cfg, "learning_rate", 1e-3)
     patience = getattr(cfg, "patience", 1) if patience is None else patience
     train_split = as_split(train_split, model, "train")
-    model(model.example_batch())  # build first: BackupAndRestore restores into existing variables
-    if hasattr(model, "adapt"):
-        model.adapt(train_split)
-    if model.optimizer is None:
-        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
+    strategy = model.distribute_strategy
+    if distributed.cluster_config() and not distributed.is_multi_worker(strategy):
+        raise ValueError("TF_CONFIG is set but the model was built outside a cluster strategy: build it "
+                         "inside `with tfrec_pkg.distributed.strategy_from_env().scope():`")
+    with strategy.scope():
+        model(model.example_batch())  # build first: BackupAndRestore restores into existing variables
+        if hasattr(model, "adapt"):
+            model.adapt(train_split)
+        if model.optimizer is None:
+            model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
     callbacks = list(callbacks)
     val = None
     group = getattr(model, "example_group_size", 1)  # e.g. 1 positive + 4 negatives per softmax
@@ -51,5 +61,14 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
         callbacks.append(tf.keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, "backup")))
     if tensorboard_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(tensorboard_dir))
+    if distributed.is_multi_worker(strategy):
+        def shard(context: tf.distribute.InputContext):
+            per_replica = distributed.per_replica_batch(batch_size, strategy)
+            return train_split.dataset(per_replica, shuffle=True, seed=seed, group_size=group, **buckets,
+                                       shard=(context.num_input_pipelines, context.input_pipeline_id)).repeat()
+
+        steps = max(1, len(train_split.frame) // batch_size)
+        return model.fit(tf.keras.utils.experimental.DatasetCreator(shard), steps_per_epoch=steps,
+                         validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
     data = train_split.dataset(batch_size, shuffle=True, seed=seed, group_size=group, **buckets)
     return model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)

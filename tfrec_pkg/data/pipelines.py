@@ -82,7 +82,8 @@ def _typed(flat: np.ndarray, spec: FeatureSpec) -> np.ndarray:
 
 def from_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec], batch_size: int, *,
                label: str | None = LABEL, shuffle: bool = False, seed: int = 0,
-               drop_remainder: bool = False, group_size: int = 1, length_buckets=()) -> tf.data.Dataset:
+               drop_remainder: bool = False, group_size: int = 1, length_buckets=(),
+               shard: tuple[int, int] = (1, 0)) -> tf.data.Dataset:
     """In-memory DataFrame -> batched, (optionally) shuffled, prefetched dataset.
 
     ``group_size`` > 1 keeps runs of that many consecutive rows together (e.g. a positive and
@@ -91,14 +92,20 @@ def from_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec], batch_size: in
 
     ``length_buckets`` (e.g. ``(10, 20)``): batches of rows of similar length, so that short
     histories are not padded to the longest (:func:`bucketed`).
+
+    ``shard=(n, i)``: this reader's share of a multi-worker run, rows i, i + n, ... of the
+    (seeded, so on every worker identical) shuffled order; ``batch_size`` is then this reader's
+    batch. Batch k of the n readers together holds the rows of batch k of one reader with
+    ``batch_size * n``: the cluster trains on the global batches one process would.
     """
     _check_batch(batch_size)
+    num_shards, index = _check_shard(shard)
     arrays = frame_to_arrays(frame, specs, label)
     if length_buckets:
         if group_size > 1:
             raise ValueError("length_buckets and group_size > 1 cannot be combined (a group's rows differ in length)")
         return bucketed(arrays, specs, batch_size, length_buckets, shuffle=shuffle, seed=seed,
-                        drop_remainder=drop_remainder)
+                        drop_remainder=drop_remainder, shard=shard)
     if group_size > 1:
         if len(frame) % group_size:
             raise ValueError(f"group_size={group_size} does not divide the {len(frame)} rows")
@@ -107,6 +114,8 @@ def from_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec], batch_size: in
     ds = tf.data.Dataset.from_tensor_slices(arrays)
     if shuffle:
         ds = ds.shuffle(len(frame) // group_size, seed=seed, reshuffle_each_iteration=True)
+    if num_shards > 1:
+        ds = ds.shard(num_shards, index)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if group_size > 1:
         ds = ds.map(lambda d: {k: tf.reshape(v, tf.concat([[-1], tf.shape(v)[2:]], 0)) for k, v in d.items()})
@@ -114,13 +123,16 @@ def from_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec], batch_size: in
 
 
 def bucketed(arrays: dict, specs: Sequence[FeatureSpec], batch_size: int, length_buckets, *,
-             shuffle: bool = False, seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset:
+             shuffle: bool = False, seed: int = 0, drop_remainder: bool = False,
+             shard: tuple[int, int] = (1, 0)) -> tf.data.Dataset:
     """Batches of rows grouped by length: the sequence features of the longest length L are cut
     to the smallest width of ``length_buckets`` + (L,) that holds the row's real values (left
     alignment keeps them first), so a batch of short histories costs a short encoder pass. A few
     fixed widths keep the number of distinct batch shapes (and so of traced steps) small.
     Shuffled: rows within each width, then batches across widths in proportion to their number;
-    not shuffled: width by width, rows in order within each."""
+    not shuffled: width by width, rows in order within each. ``shard``: as in :func:`from_frame`,
+    within each width (the widths are drawn in the same seeded order on every reader)."""
+    num_shards, index = _check_shard(shard)
     longest = max((s.max_len for s in specs if s.is_sequence), default=0)
     cut = [s for s in specs if s.is_sequence and s.max_len == longest]
     if not cut:
@@ -137,6 +149,8 @@ def bucketed(arrays: dict, specs: Sequence[FeatureSpec], batch_size: int, length
         ds = tf.data.Dataset.from_tensor_slices(part)
         if shuffle:
             ds = ds.shuffle(len(rows), seed=seed + b, reshuffle_each_iteration=True)
+        if num_shards > 1:
+            ds = ds.shard(num_shards, index)
         parts.append(ds.batch(batch_size, drop_remainder=drop_remainder))
         sizes.append(len(rows))
     if shuffle and len(parts) > 1:
@@ -151,7 +165,8 @@ def bucketed(arrays: dict, specs: Sequence[FeatureSpec], batch_size: int, length
 
 def from_files(paths: str | Iterable[str], specs: Sequence[FeatureSpec], batch_size: int, *,
                label: str | None = LABEL, chunk_rows: int = 65_536, shuffle_buffer: int = 0,
-               seed: int = 0, progress: bool = False, validate_first: bool = True) -> tf.data.Dataset:
+               seed: int = 0, progress: bool = False, validate_first: bool = True,
+               shard: tuple[int, int] = (1, 0)) -> tf.data.Dataset:
     """Stream CSV or Parquet files chunk by chunk (never the whole file in memory).
 
     Every chunk is validated as it is read (:mod:`tfrec_pkg.data.files`). ``validate_first``
@@ -159,10 +174,17 @@ def from_files(paths: str | Iterable[str], specs: Sequence[FeatureSpec], batch_s
     naming the file, line or row and column here, before training starts; with False that
     pass is skipped and the same error surfaces while iterating, wrapped by tf.data.
     ``shuffle_buffer`` > 0 shuffles examples within a window of that many rows.
+    ``shard=(n, i)``: this reader's share of a multi-worker run, by file: files i, i + n, ...
     """
     _check_batch(batch_size)
+    num_shards, index = _check_shard(shard)
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     paths = [str(p) for p in paths]
+    if num_shards > 1:
+        if len(paths) < num_shards:
+            raise ValueError(f"{len(paths)} input file(s) for {num_shards} workers: a multi-worker run reads "
+                             "whole files, one share per worker; split the data into at least as many files")
+        paths = paths[index::num_shards]
     for p in paths:
         if not os.path.exists(p):
             raise FileNotFoundError(f"input file {p!r} does not exist")
@@ -187,6 +209,13 @@ def from_files(paths: str | Iterable[str], specs: Sequence[FeatureSpec], batch_s
     if shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_shard(shard) -> tuple[int, int]:
+    num_shards, index = shard
+    if not (isinstance(num_shards, (int, np.integer)) and num_shards >= 1 and 0 <= index < num_shards):
+        raise ValueError(f"shard must be (number of shards >= 1, index in [0, number)), got {shard!r}")
+    return int(num_shards), int(index)
 
 
 def _check_batch(batch_size):

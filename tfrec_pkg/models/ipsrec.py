@@ -162,14 +162,41 @@ class IPSRec(NextItemModel):
 def info_nce(u, v, temperature: float = 1.0):
     """NT-Xent over the 2N vectors [u; v]: each u_n's positive is v_n (and vice versa), the other
     2N-2 in-batch vectors are negatives; raw dot products / temperature (Eq. 12, reference form).
-    Returns one loss per row [N] (mean of the two directions)."""
+    Returns one loss per row [N] (mean of the two directions).
+
+    Under a multi-replica strategy the negatives are the global batch's: every replica gathers
+    all replicas' u and v (the gather's gradient returns each replica its share), so a cluster
+    computes the loss one process computes on the same global batch."""
     n = tf.shape(u)[0]
+    all_u, all_v, first = _global_batch(u), _global_batch(v), _first_global_row(n)
+    total = tf.shape(all_u)[0]
     z = tf.concat([u, v], 0)
-    sim = tf.matmul(z, z, transpose_b=True) / temperature
-    sim = tf.where(tf.eye(2 * n, dtype=tf.bool), tf.constant(-1e9, sim.dtype), sim)
-    positive = tf.concat([tf.range(n, 2 * n), tf.range(n)], 0)
+    sim = tf.matmul(z, tf.concat([all_u, all_v], 0), transpose_b=True) / temperature
+    rows = first + tf.range(n)  # this replica's rows in the global batch
+    own = tf.concat([rows, total + rows], 0)
+    sim = tf.where(tf.one_hot(own, 2 * total, on_value=True, off_value=False), tf.constant(-1e9, sim.dtype), sim)
+    positive = tf.concat([total + rows, rows], 0)
     loss = tf.nn.sparse_softmax_cross_entropy_with_logits(positive, sim)
     return 0.5 * (loss[:n] + loss[n:])
+
+
+def _replicas():
+    context = tf.distribute.get_replica_context()
+    return context if context is not None and context.num_replicas_in_sync > 1 else None
+
+
+def _global_batch(x):
+    context = _replicas()
+    return x if context is None else context.all_gather(x, axis=0)
+
+
+def _first_global_row(n):
+    """Index of this replica's first row in the gathered global batch."""
+    context = _replicas()
+    if context is None:
+        return 0
+    sizes = context.all_gather(n[None], axis=0)
+    return tf.reduce_sum(sizes[:context.replica_id_in_sync_group])
 
 
 registry.register("ipsrec", IPSRec, IPSRecConfig, planted_data, protocol="full_ranking",

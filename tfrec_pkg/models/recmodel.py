@@ -14,9 +14,10 @@ model's vocabularies and calls ``call_indexed``, so the same code serves trainin
 Python inference and the exported signatures. ``serving_endpoints`` describes the serving
 API; :mod:`tfrec_pkg.export` builds the SavedModel signatures and sample requests from it.
 
-Distribution: losses are averaged with ``tf.nn.compute_average_loss`` and regularisation
-scaled with ``tf.nn.scale_regularization_loss``, so gradients are right under any
-``tf.distribute.Strategy`` (build and compile the model inside ``strategy.scope()``).
+Distribution: each replica divides its loss rows' sum by the number of rows over all replicas
+(:func:`global_rows`) and regularisation is scaled with ``tf.nn.scale_regularization_loss``, so
+the summed gradients are those of the global batch under any ``tf.distribute.Strategy`` (build
+and compile the model inside ``strategy.scope()``; :mod:`tfrec_pkg.distributed`).
 """
 from __future__ import annotations
 
@@ -37,6 +38,17 @@ def click_task() -> tfrs.tasks.Ranking:
         metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
 
 
+def global_rows(value) -> tf.Tensor:
+    """The number of rows of ``value`` [N, ...] over all replicas: the denominator that makes the
+    replicas' summed gradients those of the global batch's mean, also when the replicas hold
+    different numbers of rows (e.g. the real steps of all-position rows)."""
+    rows = tf.cast(tf.shape(value)[0], tf.float32)
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        rows = context.all_reduce(tf.distribute.ReduceOp.SUM, rows)
+    return tf.maximum(rows, 1.0)
+
+
 class RecModel(tfrs.Model):
     config_class: type = Config
     loss_names: tuple = ()
@@ -48,6 +60,9 @@ class RecModel(tfrs.Model):
                             f"got {type(config).__name__}")
         self.config = config
         self.vocab = dict(vocab)
+        # The logged values are the metrics' results, already aggregated over the replicas
+        # (Keras' ``result()`` does so): take them as they are, not summed over the workers.
+        self.distribute_reduction_method = "first"
         needed = sorted({s.vocabulary for s in self.feature_spec if s.vocabulary})
         missing = [v for v in needed if v not in self.vocab]
         if missing:
@@ -125,7 +140,7 @@ class RecModel(tfrs.Model):
                 total.append(value / replicas)
                 getattr(self, f"_tracker_{name}").update_state(value)
             else:
-                total.append(tf.nn.compute_average_loss(value))
+                total.append(tf.reduce_sum(value) / global_rows(value))
                 getattr(self, f"_tracker_{name}").update_state(tf.reduce_mean(value))
         return tf.add_n(total)
 
@@ -150,8 +165,11 @@ class RecModel(tfrs.Model):
         return self._logs(loss, self._regularization())
 
     def _logs(self, loss, regularization):
+        # loss and regularization are this replica's shares of the global-batch mean; times the
+        # replicas, each is this replica's mean, and the metrics' all-reduce averages those.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for tracker, value in zip(self._sum_trackers, (loss, regularization, loss + regularization)):
-            tracker.update_state(value)
+            tracker.update_state(value * replicas)
         return {m.name: m.result() for m in self.metrics}
 
     def score_candidates(self, features, candidates) -> tf.Tensor:

@@ -31,15 +31,15 @@ class Split:
     items: pd.DataFrame | None = None  # every item with its side features (ranking protocols)
 
     def dataset(self, batch_size: int = 256, shuffle: bool | None = None, seed: int = 0,
-                group_size: int = 1, length_buckets=()):
+                group_size: int = 1, length_buckets=(), shard: tuple[int, int] = (1, 0)):
         """tf.data pipeline of feature dicts + "label". Training data is shuffled by default;
         ``group_size`` keeps runs of consecutive rows together, ``length_buckets`` batches rows
-        of similar length (see ``pipelines.from_frame``)."""
+        of similar length, ``shard`` reads one worker's share (see ``pipelines.from_frame``)."""
         from tfrec_pkg.data.pipelines import from_frame
 
         shuffle = (self.name == "train") if shuffle is None else shuffle
         return from_frame(self.frame, self.specs, batch_size, label=self.label, shuffle=shuffle, seed=seed,
-                          group_size=group_size, length_buckets=length_buckets)
+                          group_size=group_size, length_buckets=length_buckets, shard=shard)
 
     @property
     def positives(self) -> pd.DataFrame:
