@@ -211,10 +211,14 @@ class LocalCluster:
             out.flush()
 
     def _copy(self, task: Task, stream) -> None:
-        prefix = f"[{task.name}] "
+        prefix, writing = f"[{task.name}] ", True
         try:
             for raw in iter(stream.readline, b""):
-                self._write(prefix + raw.decode(errors="replace").rstrip("\r\n"))
+                if writing:
+                    try:
+                        self._write(prefix + raw.decode(errors="replace").rstrip("\r\n"))
+                    except (OSError, ValueError):  # out is gone (a closed pipe): drain the rest unseen
+                        writing = False
         except ValueError:  # closed while reading
             pass
         finally:
