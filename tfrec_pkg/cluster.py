@@ -227,7 +227,11 @@ class LocalCluster:
     # -- processes ----------------------------------------------------------------------------
 
     def task(self, task_type: str, index: int) -> Task:
-        return next(t for t in self.tasks if t.type == task_type and t.index == index)
+        """The task ``task_type`` ``index`` (KeyError if the cluster has none)."""
+        for t in self.tasks:
+            if t.type == task_type and t.index == index:
+                return t
+        raise KeyError(f"no task {task_type} {index} in the cluster ({', '.join(t.name for t in self.tasks)})")
 
     def _launch(self, task: Task) -> None:
         env = {"PYTHONUNBUFFERED": "1", **os.environ, **self.env, "TF_CONFIG": task.tf_config}
