@@ -1,4 +1,4 @@
-"""The ``tfrec`` command: train, evaluate, models, demo, claims, bench, export, serve.
+"""The ``tfrec`` command: train, evaluate, models, demo, claims, bench, cluster, export, serve.
 
 Parsing, ``--help`` and the check of model names run before TensorFlow is imported (seconds),
 so that help and usage errors answer at once.
@@ -98,6 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
     command_flags.add_quick(p, "fewer steps and calls, for a smoke run")
     command_flags.add_verbose(p)
     p.set_defaults(run=_bench, parser=p)
+
+    p = sub.add_parser("cluster", help="run a command as every task of a local tf.distribute cluster",
+                       usage="tfrec cluster [-h] --workers N [--ps M] [--chief | --no-chief] [--restarts R] "
+                       "[--timeout S] [--grace S] -- COMMAND ...",
+                       description="Start one process per task of a tf.distribute cluster on this machine, "
+                       "each running COMMAND with its TF_CONFIG (free localhost ports), as a cluster manager "
+                       "would; their output is merged, each line prefixed by its task. Workers only: "
+                       "multi-worker mirrored training, done when every worker exits 0. With --ps: "
+                       "parameter-server training with a chief (the coordinator), done when the chief exits "
+                       "0 (the ps and worker tasks, which serve until killed, are then stopped). A failed "
+                       "task is restarted while --restarts lasts; otherwise every task is stopped and the "
+                       "exit status is the task's (128+N for signal N).",
+                       epilog="example: tfrec cluster --workers 2 -- python train.py")
+    p.add_argument("--workers", type=int, required=True, metavar="N", help="number of worker tasks (>= 1)")
+    p.add_argument("--ps", type=int, default=0, metavar="M", help="number of parameter-server tasks (default 0)")
+    p.add_argument("--chief", action=argparse.BooleanOptionalAction, default=None,
+                   help="a chief task as well (default: with --ps only, where it is the coordinator)")
+    p.add_argument("--restarts", type=int, default=0, metavar="R",
+                   help="restarts of failed tasks allowed in all (default 0: the first failure ends the run)")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="stop every task after S seconds, exit status 124 (default: no limit)")
+    p.add_argument("--grace", type=float, default=10.0, metavar="S",
+                   help="seconds a task has to exit after SIGTERM before SIGKILL (default 10)")
+    p.add_argument("task_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...",
+                   help="the command every task runs, after --")
+    p.set_defaults(run=_cluster, parser=p)
 
     # export and serve own their flags: main() hands the rest of the line over untouched
     sub.add_parser("export", help="export a model for TF Serving (tfrec export --help)", add_help=False)
@@ -199,6 +225,38 @@ def _bench(args, argv) -> int:
     return 0
 
 
+def _cluster(args, argv) -> int:
+    import signal
+
+    from tfrec_pkg import cluster
+
+    command = args.task_command[1:] if args.task_command[:1] == ["--"] else args.task_command
+    if not command:
+        args.parser.exit(2, f"{args.parser.prog}: error: no command: tfrec cluster --workers N -- COMMAND ...\n")
+    try:
+        local = cluster.LocalCluster(command, args.workers, ps=args.ps, chief=args.chief,
+                                     restarts=args.restarts, grace=args.grace)
+    except ValueError as err:
+        args.parser.exit(2, f"{args.parser.prog}: error: {err}\n")
+
+    def terminated(signum, frame):  # stop the tasks on the way out, as on Ctrl-C
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        local.start()
+        return local.wait(args.timeout)
+    except OSError as err:  # the command could not be started
+        print(f"{args.parser.prog}: error: cannot start {command[0]!r}: {err.strerror or err}", file=sys.stderr)
+        return 127
+    except KeyboardInterrupt:
+        print("[cluster] interrupted; stopped every task", file=sys.stderr)
+        return 130
+    finally:
+        local.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export":
@@ -212,6 +270,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "claims" and args.record and args.quick:
         args.parser.error(f"--record needs a full run (drop --quick, and unset {command_flags.QUICK_ENV})")
+    if args.command == "cluster":  # a process launcher: TensorFlow runs in the tasks, not here
+        return args.run(args, argv)
     if model_names.plugins_installed():  # their names are known once imported: TensorFlow loads first
         command_flags.load_tensorflow(args)
     problem = _name_error(args)
