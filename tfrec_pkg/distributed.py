@@ -83,7 +83,7 @@ def _is_address(value) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _strategy_for(text: str):
+def _strategy_for(text: str, min_shard_bytes: int):
     # A process can set up cluster communication once: the same TF_CONFIG gives the same strategy.
     config = cluster_config({"TF_CONFIG": text})
     if config is None:
@@ -95,7 +95,7 @@ def _strategy_for(text: str):
     if task["type"] in ("worker", "ps"):
         serve(resolver, task)
     partitioner = tf.distribute.experimental.partitioners.MinSizePartitioner(
-        min_shard_bytes=SHARD_MIN_BYTES, max_shards=len(config["cluster"]["ps"]))
+        min_shard_bytes=min_shard_bytes, max_shards=len(config["cluster"]["ps"]))
     return tf.distribute.experimental.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
 
 
@@ -106,10 +106,11 @@ def serve(resolver, task) -> None:
     server.join()
 
 
-def strategy_from_env():
+def strategy_from_env(min_shard_bytes: int = SHARD_MIN_BYTES):
     """The strategy ``TF_CONFIG`` asks for (module docstring). On the ``ps`` and ``worker`` tasks
-    of parameter-server training this call serves and does not return."""
-    return _strategy_for(os.environ.get("TF_CONFIG", "").strip())
+    of parameter-server training this call serves and does not return. ``min_shard_bytes``:
+    with parameter servers, variables of at least this size are split over them."""
+    return _strategy_for(os.environ.get("TF_CONFIG", "").strip(), int(min_shard_bytes))
 
 
 def is_multi_worker(strategy) -> bool:

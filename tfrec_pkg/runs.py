@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from tfrec_pkg import distributed
+
 RUN_SETTINGS = {"split": None, "seed": 0, "ratios": [0.8, 0.1, 0.1]}  # split None: the protocol's default
 SPLITS = ("leave_one_out", "temporal", "by_user")
 LOOP_SETTINGS = ("epochs", "batch_size", "learning_rate", "patience")  # may change when a run continues
@@ -165,15 +167,39 @@ def train_run(model: str, data, out: str, *, data_format: str | None = None, ite
     the test results row. An existing run directory of the same model continues: its weights
     and optimizer state are loaded and training goes on."""
     from tfrec_pkg.evaluation import evaluate
-    from tfrec_pkg.models import load_trained, registry, save_trained
+    from tfrec_pkg.models import registry, save_trained
     from tfrec_pkg.training import train
 
     entry = registry.entry(model)
     values = settings(config_file, sets)
     config, run = resolve(entry, values, config_file or "--set")
+    strategy = distributed.strategy_from_env()  # the tasks that only serve a cluster stay here
+    chief = distributed.is_chief(strategy)
     start = time.perf_counter()
     splits = load_splits(entry, config, run, data, data_format, items)
     os.makedirs(out, exist_ok=True)
+    with strategy.scope():
+        built = _run_model(entry, config, run, splits, out, model)
+    resolved = {"model": model, "data": data if isinstance(data, str) else "<DataFrame>", "format": data_format,
+                "items": items, **run, "config": config.to_dict()}
+    if chief:
+        _write_json(os.path.join(out, "config.json"), resolved)
+    epochs = [EpochLog(os.path.join(out, "history.json"), len(splits[0]))] if chief else []
+    train(built, splits[0], splits[1], checkpoint_dir=os.path.join(out, "checkpoints"),
+          tensorboard_dir=os.path.join(out, "logs"), callbacks=epochs, verbose=verbose, seed=run["seed"])
+    with distributed.write_dir(out, strategy) as directory:  # every worker saves (collectively)
+        save_trained(built, directory)
+    row = evaluate(built, splits[2], entry.protocol, ks=_ks(entry.protocol)).iloc[0].to_dict()
+    row["seconds"] = round(time.perf_counter() - start, 1)
+    if chief:
+        _write_json(os.path.join(out, "results.json"), row)
+    return row
+
+
+def _run_model(entry, config, run, splits, out, model):
+    """The run directory's model, trained further (same settings), or a new one."""
+    from tfrec_pkg.models import load_trained
+
     if os.path.exists(os.path.join(out, "model.json")):
         built = load_trained(out, with_optimizer=True)
         if type(built) is not entry.model_class:
@@ -189,17 +215,7 @@ def train_run(model: str, data, out: str, *, data_format: str | None = None, ite
     else:
         tf.keras.utils.set_random_seed(run["seed"])
         built = entry.model_class(config, splits[0].vocab)
-    resolved = {"model": model, "data": data if isinstance(data, str) else "<DataFrame>", "format": data_format,
-                "items": items, **run, "config": config.to_dict()}
-    _write_json(os.path.join(out, "config.json"), resolved)
-    epochs = EpochLog(os.path.join(out, "history.json"), len(splits[0]))
-    train(built, splits[0], splits[1], checkpoint_dir=os.path.join(out, "checkpoints"),
-          tensorboard_dir=os.path.join(out, "logs"), callbacks=[epochs], verbose=verbose, seed=run["seed"])
-    save_trained(built, out)
-    row = evaluate(built, splits[2], entry.protocol, ks=_ks(entry.protocol)).iloc[0].to_dict()
-    row["seconds"] = round(time.perf_counter() - start, 1)
-    _write_json(os.path.join(out, "results.json"), row)
-    return row
+    return built
 
 
 class EpochLog(tf.keras.callbacks.Callback):
