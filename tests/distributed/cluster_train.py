@@ -39,6 +39,7 @@ parser.add_argument("--reference", type=int, metavar="WORKERS",
                     help="one process, trained on the global batches a cluster of WORKERS would form")
 args = parser.parse_args()
 
+os.makedirs(args.out, exist_ok=True)
 strategy = distributed.strategy_from_env(args.min_shard_bytes)
 changes = {"dropout": 0.0}
 for item in args.set:
