@@ -160,6 +160,10 @@ def _train(args, argv) -> int:
     row = runs.train_run(args.model, args.data, args.out, data_format=args.format, items=args.items,
                          config_file=args.config,
                          sets=args.set, verbose=2 if not sys.stdout.isatty() else "auto")
+    from tfrec_pkg import distributed
+
+    if not distributed.is_chief(distributed.strategy_from_env()):  # a cluster's chief reports
+        return 0
     print(json.dumps(row, indent=2, default=str))
     print(f"trained model in {args.out}; export with: tools/export.py --model {args.model} --weights {args.out} "
           f"--out saved_models/{args.model}")

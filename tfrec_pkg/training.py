@@ -13,7 +13,9 @@ On a cluster (:mod:`tfrec_pkg.distributed`) the model is built in ``strategy.sco
 ``train`` follows its strategy: ``batch_size`` is the global batch, each worker reads its own
 share of the training rows (``Split.dataset(shard=...)``) and an epoch is
 ``rows // batch_size`` steps; checkpoints and TensorBoard logs are written by the chief only
-(the other workers write to temporary directories that Keras removes).
+(the other workers write to temporary directories that Keras removes). With parameter servers
+validation is Keras' inline evaluation, approximate: each validation step reads the next batch
+of whichever worker runs it.
 """
 from __future__ import annotations
 
@@ -68,7 +70,15 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
                                        shard=(context.num_input_pipelines, context.input_pipeline_id)).repeat()
 
         steps = max(1, len(train_split.frame) // batch_size)
+        extra = {}
+        if val is not None and distributed.is_parameter_server(strategy):
+            # Keras' inline evaluation: each step reads the next batch of whichever worker runs it,
+            # so a batch can be seen twice and another not at all (documented as approximate)
+            val_batch = max(batch_size, 1024)
+            val = tf.keras.utils.experimental.DatasetCreator(lambda context: val_split.dataset(
+                val_batch, shuffle=False, group_size=group, **buckets).repeat())
+            extra["validation_steps"] = -(-len(val_split.frame) // val_batch)
         return model.fit(tf.keras.utils.experimental.DatasetCreator(shard), steps_per_epoch=steps,
-                         validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
+                         validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose, **extra)
     data = train_split.dataset(batch_size, shuffle=True, seed=seed, group_size=group, **buckets)
     return model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
