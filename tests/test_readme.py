@@ -6,7 +6,8 @@ command's ``--quick`` sizes) and with ``python`` and ``tfrec`` running this chec
 The ``tfrec serve`` block starts the server in the background for the blocks after it (curl,
 client), on a free port written into the blocks in place of 8501. A block right after
 ``<!-- not executed by tests/test_readme.py: REASON -->`` is skipped; ```` ```text ```` is the
-command-line synopsis, not code.
+command-line synopsis, not code; a ```` ```yaml ```` block (the TFJob manifest) is checked, not run:
+it parses, and its command is a valid ``tfrec`` command line.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class Block:
 
     @property
     def runs(self) -> bool:
-        return self.skipped_because is None and self.lang != "text"
+        return self.skipped_because is None and self.lang not in ("text", "yaml")
 
 
 def readme_blocks() -> list[Block]:
@@ -49,7 +50,7 @@ def readme_blocks() -> list[Block]:
 
 def test_readme_blocks_not_executed_are_few_and_say_why():
     blocks = readme_blocks()
-    assert {b.lang for b in blocks} <= {"python", "bash", "sh", "", "text"}
+    assert {b.lang for b in blocks} <= {"python", "bash", "sh", "", "text", "yaml"}
     assert [b.lang for b in blocks].count("text") == 1  # the command-line synopsis
     skipped = [b for b in blocks if b.skipped_because is not None]
     assert len(skipped) == NOT_EXECUTED, [b.code for b in skipped]
@@ -115,3 +116,21 @@ def test_readme_code_blocks_run_as_written(tmp_path):
             server.wait(timeout=30)
         print("seconds per block:", seconds)
     assert server is not None, "the README's `tfrec serve` block did not run"
+
+
+def test_the_tfjob_manifest_parses_and_runs_a_valid_tfrec_command():
+    import yaml
+
+    from tfrec_pkg.cli import build_parser
+
+    manifests = [yaml.safe_load(b.code) for b in readme_blocks() if b.lang == "yaml"]
+    assert len(manifests) == 1
+    job = manifests[0]
+    assert job["kind"] == "TFJob" and job["apiVersion"] == "kubeflow.org/v1"
+    replicas = job["spec"]["tfReplicaSpecs"]
+    assert set(replicas) == {"Chief", "Worker", "PS"} and replicas["Chief"]["replicas"] == 1
+    for spec in replicas.values():
+        command = spec["template"]["spec"]["containers"][0]["command"]
+        assert command[0] == "tfrec"
+        args = build_parser().parse_args(command[1:])
+        assert args.command == "train" and args.model == "sasrec"
