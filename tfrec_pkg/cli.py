@@ -10,9 +10,9 @@ import sys
 
 from tfrec_pkg import command_flags, model_names
 
-# benchmarks of the serving stack rather than of one model (tfrec_pkg.bench.report.SERVING_BENCHES,
+# benchmarks of the serving or training stack rather than of one model (tfrec_pkg.bench.report.SERVING_BENCHES,
 # which imports TensorFlow; tests/test_model_names.py keeps the two equal)
-SERVING_BENCHES = ("serving_fuzz", "imn_serving")
+SERVING_BENCHES = ("serving_fuzz", "imn_serving", "cluster_training")
 
 
 def _listing(models, accepts=lambda m: True) -> str:

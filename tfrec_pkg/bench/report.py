@@ -72,10 +72,12 @@ def append_markdown(row: dict, path: str, command: str) -> None:
         f.write(f"\n{header}\n|" + "---|" * (3 + len(row)) + f"\n{line}\n")
 
 
-# benchmarks of the serving stack rather than of one model: name -> "module:function(quick)"
+# benchmarks of the serving stack or the training stack rather than of one model:
+# name -> "module:function(quick)"
 SERVING_BENCHES = {"serving_fuzz": "tfrec_pkg.bench.serving_fuzz:measure",
                    # IMN-Net's own numbers, built from its models directly (also its registered bench hook)
-                   "imn_serving": "tfrec_pkg.bench.imn_serving:measure"}
+                   "imn_serving": "tfrec_pkg.bench.imn_serving:measure",
+                   "cluster_training": "tfrec_pkg.bench.cluster_training:measure"}
 
 
 def main(name: str, out: str | None = None, quick: bool = False, command: str = "") -> dict:
