@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Benchmark a model (training examples/s, serving and REST latency, "
                        "peak memory) or the serving stack, and print the row.")
     p.add_argument("name", metavar="NAME",
-                   help=f"a registered model ({_listing(models)}) or a serving benchmark "
+                   help=f"a registered model ({_listing(models)}) or a benchmark of the serving or training stack "
                    f"({', '.join(SERVING_BENCHES)})")
     p.add_argument("--out", metavar="FILE",
                    help="also append the row, with this command line, to FILE (e.g. BENCHMARKS.md); "
@@ -145,7 +145,7 @@ def _name_error(args) -> str | None:
         accepts, noun = (lambda m: m.has_claims), "no claim checks for"
     else:
         given = [args.name] if args.name not in SERVING_BENCHES else []
-        valid = f"serving benchmarks: {', '.join(SERVING_BENCHES)}; registered models"
+        valid = f"stack benchmarks: {', '.join(SERVING_BENCHES)}; registered models"
     unknown = model_names.unknown(given, accepts)
     if not unknown:
         return None
