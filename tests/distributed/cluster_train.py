@@ -30,6 +30,7 @@ parser.add_argument("--batch", type=int, default=64)
 parser.add_argument("--epochs", type=int, default=1)
 parser.add_argument("--checkpoint")
 parser.add_argument("--kill-at")
+parser.add_argument("--logs", help="TensorBoard log directory")
 parser.add_argument("--set", action="append", default=[], help="config change key=int")
 parser.add_argument("--save", help="the chief saves the trained model here (persistence.save_trained) "
                     "with its scores of the first validation rows in OUT_DIR/scores.npy")
@@ -90,7 +91,8 @@ if args.reference:
                         steps_per_epoch=steps // args.epochs, verbose=0)
 else:
     history = training.train(model, train, None, epochs=args.epochs, batch_size=args.batch, seed=0, verbose=0,
-                             checkpoint_dir=args.checkpoint, callbacks=callbacks)
+                             checkpoint_dir=args.checkpoint, tensorboard_dir=args.logs,
+                             callbacks=callbacks)
 weights = [tf.convert_to_tensor(w).numpy() for w in model.weights]
 if distributed.is_chief(strategy):
     os.makedirs(args.out, exist_ok=True)

@@ -71,8 +71,12 @@ def _served(run_dir, export_base):
 def test_two_workers_train_as_one_process_on_the_same_global_batches(model, tmp_path):
     single, multi = tmp_path / "single", tmp_path / "multi"
     _single(_command(model, single, "--epochs", 2, "--reference", 2, "--save", single / "run"))
-    log = _run_cluster(_command(model, multi, "--epochs", 2, "--save", multi / "run"), workers=2)
+    log = _run_cluster(_command(model, multi, "--epochs", 2, "--save", multi / "run", "--logs", multi / "logs"),
+                       workers=2)
     assert "[worker 0] done" in log and "[worker 1] done" in log
+    logs = [os.path.relpath(os.path.join(d, f), multi / "logs") for d, _, files in os.walk(multi / "logs")
+            for f in files]
+    assert logs and all(f.split(os.sep)[0] in ("train",) for f in logs), logs  # the chief's alone
     w_single, loss_single = _weights(single)
     w_multi, loss_multi = _weights(multi)
     assert sorted(w_single) == sorted(w_multi) and len(w_single) > 5
