@@ -29,8 +29,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from tfrec_pkg import experiment  # noqa: E402
 
 CASES = {
-    "counts": (("gru4rec", {"item_loss": "sampled_softmax", "dropout": 0.0}), 2, "target_counts"),
-    "prototypes": (("musenet", {"version": "soft"}), 2, "prototypes"),
+    "counts": (("gru4rec", {"item_loss": "sampled_softmax", "dropout": 0.0}), 2),   # (variant, steps)
+    "prototypes": (("musenet", {"version": "soft"}), 2),
 }
 GLOBAL_BATCH = 32
 
@@ -72,7 +72,7 @@ def run(case, mirrored):
         except ValueError as e:
             out["step"] = str(e)
         return out
-    variant, steps, _ = CASES[case]
+    variant, steps = CASES[case]
     entry, config = experiment.resolve(variant)
     train, _, _ = experiment.planted_splits(entry, config, quick=True, seed=0)
     single, initial, data = _train(tf.distribute.get_strategy(), entry, config, train, steps)
