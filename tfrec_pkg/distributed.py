@@ -19,6 +19,11 @@
 The config's ``batch_size`` is the global batch: each of the R replicas gets ``batch_size / R``
 rows per step (:func:`per_replica_batch`), and each worker reads its own shard of the data
 (``training.train``).
+
+State a training step writes outside the gradient (the sampled-softmax ``target_counts``,
+MuSENet's prototypes) is aggregated explicitly where it is created; IMN-Net's time-ordered memory
+refuses both strategies. The list, and how each is kept correct: tfrec_pkg/README.md, "State
+written outside the gradient, on a cluster".
 """
 from __future__ import annotations
 

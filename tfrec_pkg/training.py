@@ -41,6 +41,8 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
     if distributed.cluster_config() and not distributed.is_multi_worker(strategy):
         raise ValueError("TF_CONFIG is set but the model was built outside a cluster strategy: build it "
                          "inside `with tfrec_pkg.distributed.strategy_from_env().scope():`")
+    if hasattr(model, "check_strategy"):  # a model that cannot train under every strategy says so first
+        model.check_strategy(strategy)      # (IMN-Net: its time-ordered state memory needs one process)
     with strategy.scope():
         model(model.example_batch())  # build first: BackupAndRestore restores into existing variables
         if hasattr(model, "adapt"):

@@ -79,9 +79,13 @@ class ScenarioLearner(tf.keras.layers.Layer):
     ``distances`` [B, K], ``projected`` z [B, e] and ``clustering_loss`` L_C (a scalar, reported:
     it is minimised over the prototypes by Eq. (14), not over the other weights, Eq. (13)).
     ``update_prototypes(projected, assignment)`` applies Eq. (14); the model calls it in its
-    training step with the same forward pass's z and a. Under a ``tf.distribute`` strategy the
-    sums of Eq. (14) are all-reduced over the replicas, so every replica applies the same
-    update (the whole global batch's means).
+    training step with the same forward pass's z and a. Under a mirrored ``tf.distribute``
+    strategy (MultiWorkerMirroredStrategy) the sums of Eq. (14) are all-reduced over the
+    replicas, so every replica applies the same update (the whole global batch's means) and the
+    prototypes stay equal to one process's on the same global batches. Under
+    ParameterServerStrategy the prototypes are one variable on a parameter server; each worker's
+    step adds its own batch's change c_k' - c_k to it (``assign_add``, so that concurrent steps
+    lose no update, as asynchronous gradient steps).
 
     * ``hard=False``: the soft version. ``hard=True``: the hard version; with
       ``straight_through=True`` the training assignment is the one-hot arg-max of the Gumbel
@@ -111,8 +115,12 @@ class ScenarioLearner(tf.keras.layers.Layer):
     def build(self, x_shape):
         e = self.projection_dim or int(x_shape[-1])
         self.omega = self.add_weight("omega", (int(x_shape[-1]), e), initializer="glorot_uniform")
-        # not trained by back-propagation (Eq. (14) updates them); saved with the model; the
-        # update is computed identically on every replica (all-reduced sums)
+        # not trained by back-propagation (Eq. (14) updates them); saved with the model.
+        # MultiWorkerMirroredStrategy / MirroredStrategy: every replica holds a copy; the sums
+        # of Eq. (14) are all-reduced in update_prototypes, so every replica computes the same
+        # update (the global batch's means), and ONLY_FIRST_REPLICA writes that one update to
+        # every copy. ParameterServerStrategy: one copy on a ps, which each worker's step
+        # updates directly (update_prototypes adds its step's change: module docstring).
         self.prototypes = self.add_weight(
             "prototypes", (self.num_scenarios, e), trainable=False,
             initializer=tf.keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(e)),
@@ -160,7 +168,10 @@ class ScenarioLearner(tf.keras.layers.Layer):
         old = tf.cast(self.prototypes, z.dtype)
         mean = weighted / tf.maximum(mass, tf.constant(1e-12, z.dtype))[:, None]
         new = tf.where((mass > 0)[:, None], (1.0 - self.alpha) * old + self.alpha * mean, old)
-        self.prototypes.assign(tf.cast(new, self.prototypes.dtype))
+        # added as a change, not assigned: with parameter servers two workers' steps may read the
+        # same prototypes, and an assignment would drop one of their updates (as asynchronous
+        # gradient steps, each change is then applied to the prototypes as they stand)
+        self.prototypes.assign_add(tf.cast(new - old, self.prototypes.dtype))
         return new
 
     def get_config(self):

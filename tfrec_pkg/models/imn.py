@@ -379,6 +379,7 @@ class IMNNet(RecModel):
         """Process one window element of :class:`~tfrec_pkg.data.tbatch_windows.WindowedStream`:
         its steps in order, ranking each step's targets first when ``rank``, one optimiser step
         on the summed loss when ``learn``. Returns the window's loss."""
+        _check_one_replica(tf.distribute.get_strategy(), replica=not tf.distribute.in_cross_replica_context())
         splits = window["row_splits"]
         rows = {name: value for name, value in window.items() if name != "row_splits"}
 
@@ -413,7 +414,9 @@ class IMNNet(RecModel):
         return self._logs(self.run_window(window, learn=self.config.online_eval, rank=True), rank=True)
 
     def fit(self, *args, callbacks=None, **kwargs):
-        """Keras ``fit`` with the memory reset at every epoch's start (JODIE)."""
+        """Keras ``fit`` with the memory reset at every epoch's start (JODIE); one process only
+        (:func:`_check_one_replica`)."""
+        _check_one_replica(self.distribute_strategy)
         callbacks = list(callbacks or [])
         if not any(isinstance(cb, ResetStatesAtEpochStart) for cb in callbacks):
             callbacks.insert(0, ResetStatesAtEpochStart())
@@ -431,6 +434,17 @@ class IMNNet(RecModel):
 
     def loss_terms(self, features, training=False):
         raise NotImplementedError("IMNNet trains on windows of t-batches: see run_window / train_step")
+
+    def check_strategy(self, strategy=None) -> None:
+        """Raises a ``ValueError`` when ``strategy`` (default: the one the model was built
+        under) has several replicas or parameter servers: IMN-Net trains in one process
+        (:func:`_check_one_replica`). ``training.train`` calls it before anything else."""
+        _check_one_replica(strategy or self.distribute_strategy)
+
+    def evaluate(self, *args, **kwargs):
+        """Keras ``evaluate``: its steps write the memory too (one process only, :func:`_check_one_replica`)."""
+        _check_one_replica(self.distribute_strategy)
+        return super().evaluate(*args, **kwargs)
 
     def evaluate_stream(self, stream, split: str = "test", warm_up=("train", "val")) -> dict:
         """:func:`evaluate_stream` of this model: what ``evaluation.evaluate(model, split, "stream")`` runs."""
@@ -611,6 +625,34 @@ class IMNNet(RecModel):
             initial_state=Endpoint(initial_state, [uid]),
             initial_item_state=Endpoint(initial_item_state, [iid]))
         return endpoints
+
+
+def _check_one_replica(strategy, replica: bool = True) -> None:
+    """IMN-Net trains in one process on one device: a ``ValueError`` naming why and what to do
+    when its training or evaluation steps would run under several replicas or parameter servers.
+
+    Why: the memory (user_state, limited_state, item_state, last_item) is a recursion over the
+    stream in time order -- each t-batch reads the states the previous one wrote, and a window's
+    gradient flows through them (module docstring, "Training"). Data parallelism would split
+    every t-batch's rows over the replicas and merge the rows each replica writes after every
+    t-batch, inside the window's gradient tape; that is not implemented. Without it, mirrored
+    replicas would each keep a memory that took only their own rows (the copies diverge, and a
+    user's next interaction would read a state that missed the last one), and the workers of
+    parameter-server training would run different windows at once against one memory, out of
+    time order. ``replica``: whether the caller runs in a replica context (a step); a single
+    process that merely holds a strategy (e.g. the coordinator of parameter-server training
+    running :func:`evaluate_stream`) reads and writes the memory in order and is allowed.
+    """
+    parameter_servers = isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
+    if replica and (parameter_servers or strategy.num_replicas_in_sync > 1):
+        kind = ("ParameterServerStrategy" if parameter_servers
+                else f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replicas")
+        raise ValueError(
+            f"IMN-Net cannot train under {kind}: its state memory (user_state, limited_state, "
+            "item_state, last_item) is updated in time order, one t-batch after the other, and "
+            "replicas or parameter-server workers would each update it with their own rows, out of "
+            "order. Train it in one process on one device: build and fit it outside any "
+            "tf.distribute strategy scope (without TF_CONFIG), e.g. `tfrec train` on one machine.")
 
 
 class ResetStatesAtEpochStart(tf.keras.callbacks.Callback):

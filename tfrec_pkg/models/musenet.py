@@ -44,6 +44,7 @@ Readings taken (the paper is silent):
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import tensorflow as tf
 
@@ -126,9 +127,12 @@ class MuSENet(RecModel):
         self.heads = RepeatAwareHead(c.num_scenarios, c.head_units, repeat_aware=c.use_repeat, name="heads")
         self.task = click_task()
         self.clustering_tracker = tf.keras.metrics.Mean(name="clustering")  # L_C, Eq. (8), reported
-        # the training step's forward outputs, for Eq. (14) after the gradient step; a plain list
-        # set past Keras' attribute tracking, so that no graph tensor is ever saved with the model
-        object.__setattr__(self, "_step_outputs", [])
+        # the training step's forward outputs, for Eq. (14) after the gradient step; set past
+        # Keras' attribute tracking, so that no graph tensor is ever saved with the model. One
+        # slot per thread: MirroredStrategy runs each local replica's step in a thread of its
+        # own, and the replicas' steps interleave (each waits for the others at every
+        # all-reduce), so a shared slot would hand replica 0 replica 1's outputs.
+        object.__setattr__(self, "_step_outputs", threading.local())
 
     @property
     def feature_spec(self):
@@ -186,7 +190,7 @@ class MuSENet(RecModel):
 
     def loss_terms(self, features, training=False):
         out = self.encode(self.map_ids(features), training)
-        self._step_outputs[:] = [out]  # read by train_step for Eq. (14)
+        self._step_outputs.out = out  # read by train_step for Eq. (14)
         bce = self.task(labels=features["label"][:, None], predictions=out["logit"][:, None], training=training)
         zero = tf.constant(0.0)
         kl = (kl_to_uniform(out["assignment"], marginal=self.config.kl == "marginal")
@@ -197,7 +201,7 @@ class MuSENet(RecModel):
 
     def train_step(self, inputs):
         logs = super().train_step(inputs)   # Step 2 (back-propagation) on this forward pass
-        out = self._step_outputs[0]
+        out = self._step_outputs.out
         if self.config.learn_scenarios:     # Step 1: Eq. (14), outside the gradient
             self.scenario.update_prototypes(out["projected"], out["assignment"])
             self.clustering_tracker.update_state(out["clustering_loss"])

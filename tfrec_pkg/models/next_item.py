@@ -117,8 +117,20 @@ class NextItemModel(RecModel):
                 loss=tf.keras.losses.CategoricalCrossentropy(
                     from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
                 remove_accidental_hits=True)
+            # How often each item has been a training target: the sampling probabilities of the
+            # logQ correction (item_loss). Written in the training step, outside the gradient:
+            # * MultiWorkerMirroredStrategy (and MirroredStrategy): every replica holds a copy and
+            #   counts only its own rows; SUM aggregation all-reduces each step's update (the
+            #   replicas' IndexedSlices gathered), so after a step every copy holds the counts of
+            #   ALL the global batch's targets, as one process would. Without it (aggregation
+            #   NONE) the copies silently keep their own halves' counts.
+            # * ParameterServerStrategy: one copy on a ps (one replica per worker, so the
+            #   aggregation does nothing); each worker's step scatter-adds its own batch's
+            #   targets into it directly (an atomic add: no worker's count is lost).
             self.target_counts = tf.Variable(tf.zeros([self.vocab["item"].size], tf.float32),
-                                             trainable=False, name="target_counts")
+                                             trainable=False, name="target_counts",
+                                             synchronization=tf.VariableSynchronization.ON_WRITE,
+                                             aggregation=tf.VariableAggregation.SUM)
 
     def train_step(self, inputs):
         logs = super().train_step(inputs)

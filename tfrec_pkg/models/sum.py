@@ -22,6 +22,13 @@ Incremental serving (Sec. 2, the NRT design): every sequential encoder keeps the
 ``memory [B, K, D]`` + ``last_input [B, D]``; ``update_state`` applies one event,
 ``score_state`` scores candidates from a stored state. Folding ``update_state`` over a
 history gives the state ``serving_default`` computes from the whole history.
+
+Distributed training: SUM's training step writes no state outside the gradient -- no counters,
+no memory variables. The user matrix ``memory`` and ``last_input`` are tensors computed from
+each row's own history in the forward pass (serving keeps them in the caller's store, not in
+the model), and every variable of SUM and of its baseline encoders is a trainable weight, so
+the gradient all-reduce (MultiWorkerMirroredStrategy) or the parameter servers' single copy
+(ParameterServerStrategy) is all it needs.
 """
 from __future__ import annotations
 

@@ -1,0 +1,81 @@
+"""State a training step writes outside the gradient stays correct under tf.distribute:
+
+* two replicas (``MirroredStrategy`` over two logical CPUs, in a subprocess: ``state_replicas.py``)
+  end a step on a global batch with the state one process holds after the same global batch --
+  the sampled-softmax ``target_counts`` (SUM-aggregated: the counts of all the global batch's
+  targets, not each replica's half) and MuSENet's prototypes (Eq. 14 on the global batch's
+  all-reduced sums); these fail with the aggregation (or the all-reduce) taken out;
+* parameter-server training (chief + 2 workers + 1 ps, ``state_train.py``): the single copy of
+  ``target_counts`` on the ps counts every target the workers trained on;
+* IMN-Net's time-ordered memory refuses several replicas and parameter servers with an error
+  that says why and what to do.
+
+SUM writes no state in its training step (``tfrec_pkg.models.sum``): nothing to test there.
+"""
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfrec_pkg import cluster
+
+HERE = os.path.dirname(__file__)
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@pytest.fixture(scope="module")
+def replicas():
+    """The three two-replica cases of ``state_replicas.py``, run in one subprocess."""
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "state_replicas.py"), "counts", "prototypes", "imn"],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **ENV})
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def test_two_replicas_count_every_target_of_the_global_batch(replicas):
+    r = replicas["counts"]
+    expected, single = np.asarray(r["expected"]), np.asarray(r["single"])
+    assert r["rows"] == 64 and expected.sum() == 64
+    np.testing.assert_array_equal(single, expected)
+    assert len(r["replicas"]) == 2
+    for copy in r["replicas"]:  # each replica's copy: the whole global batch's counts, not its half's
+        np.testing.assert_allclose(np.asarray(copy), single, atol=1e-5)
+
+
+def test_two_replicas_update_musenet_prototypes_from_the_global_batch(replicas):
+    r = replicas["prototypes"]
+    single, initial = np.asarray(r["single"]), np.asarray(r["initial"])
+    assert np.abs(single - initial).max() > 0.05  # Eq. (14) moved them
+    assert len(r["replicas"]) == 2
+    for copy in r["replicas"]:
+        np.testing.assert_allclose(np.asarray(copy), single, atol=1e-5)
+
+
+def test_imn_net_refuses_several_replicas_naming_why_and_what_to_do(replicas):
+    r = replicas["imn"]
+    for where in ("fit", "step"):
+        message = r[where]
+        assert message and "IMN-Net cannot train under MirroredStrategy with 2 replicas" in message, where
+        assert "time order" in message and "one process" in message, message
+
+
+def test_parameter_server_counts_live_once_on_the_ps_and_count_every_trained_target(tmp_path):
+    out = tmp_path / "ps"
+    command = [sys.executable, os.path.join(HERE, "state_train.py"), str(out), "--rows", "512", "--batch", "64",
+               "--epochs", "2"]
+    log = io.StringIO()
+    with cluster.LocalCluster(command, workers=2, ps=1, env=ENV, out=log, grace=5) as c:
+        status = c.wait(timeout=300)
+    assert status == 0, log.getvalue()[-4000:]
+    result = json.loads((out / "result.json").read_text())
+    assert "/job:ps/" in result["counts_on"]
+    assert result["steps"] == 2 * (512 // 64)
+    # both workers' steps added their batches' targets to the one copy: none lost, none twice
+    assert result["counts_sum"] == result["steps"] * result["batch"]
+    message = result["imn_error"]
+    assert message and message.startswith("IMN-Net cannot train under ParameterServerStrategy"), message
