@@ -140,7 +140,8 @@ class SUM(RecModel):
         """History -> (final state [memory, last_input], per-step write weights [B, L, K])."""
         x = self.item_vector(features["hist_item_ids"], features["hist_category_ids"])
         mask = tf.not_equal(features["hist_item_ids"], 0)
-        z, memory, last = self.rnn(x, mask=mask)
+        # the event-only work of every step computed before the recurrence (same result)
+        z, memory, last = self.rnn(self.cell.sequence_inputs(x, mask), mask=mask)
         return [memory, last], z
 
     def rank(self, u, v, training=False):
