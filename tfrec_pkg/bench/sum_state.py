@@ -1,6 +1,7 @@
 """SUM's incremental-update benchmark (Sec. 4.6: "on the same level with GRU"): latency of
 one ``update_state`` call at batch 1 and events/s at batch 1024, for SUM and the GRU user
-encoder in the same run, through the exported-signature code path."""
+encoder in the same run, through the exported-signature code path; and their training rows/s
+with the grouped softmax loss, measured interleaved (:func:`train_time_bench`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,6 +36,8 @@ def update_state_bench(model, quick: bool = False) -> dict:
         out[f"{name}_update_b1024_events_per_s"] = round(1024 / float(np.median(t1024)))
     out["sum_over_gru_update_b1_p50"] = round(out["sum_update_b1_p50_ms"] / out["gru_update_b1_p50_ms"], 2)
     out["sum_over_gru_events_per_s"] = round(out["sum_update_b1024_events_per_s"] / out["gru_update_b1024_events_per_s"], 2)
+    # training with the grouped softmax loss (each history encoded once per group), interleaved
+    out.update(train_time_bench(model.config, quick=quick))
     return out
 
 
