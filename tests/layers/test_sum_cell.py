@@ -287,6 +287,43 @@ def test_masked_sequence_through_keras_rnn_matches_numpy(variant):
         np.testing.assert_array_equal(outs[2, t], outs[2, 2])
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("layout", ["left_aligned", "interior_padding"])
+def test_hoisted_sequence_inputs_give_the_per_step_results(variant, layout):
+    """``sequence_inputs`` (z^w_t with the previous *real* event, and the x-part of Eqs. 3-5,
+    for all steps before the recurrence) through the Keras RNN: the same
+    outputs and final state as the numpy recurrence, also when padding sits between real events
+    (x_{t-1} must skip it). Mutations tried: x_{t-1} = x[t - 1] whatever the mask (fails
+    interior_padding); the reset gate's bias dropped from the x-part."""
+    flags = flags_of(variant)
+    cell = make_cell(flags)
+    p = params_of(cell)
+    xs = np.random.default_rng(3).normal(0, 1, (B, L, D)).astype(np.float32)
+    mask = left_aligned_mask()
+    if layout == "interior_padding":
+        mask[1] = [True, False, True, False, True]
+        mask[2] = [False, True, True, False, True]
+    rnn = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)
+    inputs = cell.sequence_inputs(f32(xs), tf.constant(mask))
+    outs, memory, last = rnn(inputs, mask=tf.constant(mask))
+    mem_ref, last_ref, zs_ref = np_sum_sequence(p, flags, xs.astype(np.float64), mask)
+    np.testing.assert_allclose(memory.numpy(), mem_ref, atol=ATOL)
+    np.testing.assert_allclose(last.numpy(), last_ref, atol=ATOL)
+    np.testing.assert_allclose(outs.numpy()[mask], zs_ref[mask], atol=ATOL)
+
+
+def test_gru_user_cell_hoisted_projection_gives_the_per_step_results():
+    cell = GRUUserCell(D)
+    xs = np.random.default_rng(4).normal(0, 1, (B, L, D)).astype(np.float32)
+    mask = left_aligned_mask()
+    mask[1] = [True, False, True, False, True]
+    plain = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)(f32(xs), mask=tf.constant(mask))
+    hoisted = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)(
+        cell.sequence_inputs(f32(xs), tf.constant(mask)), mask=tf.constant(mask))
+    for a, b in zip(plain, hoisted):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=ATOL)
+
+
 @pytest.mark.parametrize("variant", ["full", "rum"])
 def test_step_fold_equals_rnn_final_state_and_masked_rows_keep_state(variant):
     flags = flags_of(variant)

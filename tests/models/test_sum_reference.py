@@ -360,6 +360,74 @@ def test_softmax_loss_matches_numpy(variant):
     np.testing.assert_allclose(model(features()).numpy(), np_sigmoid(logits.reshape(-1)), atol=ATOL)
 
 
+# three softmax groups of 3 rows whose rows share the group's history (as the planted data and
+# the grouped pipeline build them); the groups' histories differ (rows 0, 1 and 3 above)
+GROUP_HIST = [0, 1, 3]
+
+
+def grouped_features():
+    rows = np.repeat(GROUP_HIST, 3)
+    items = np.array([618, 205, 999, 101, 412, 618, 307, 550, 777], np.int64)
+    cats = np.array([9, 3, 7, 7, 9, 55, 9, 7, 3], np.int64)
+    labels = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1], np.float32)
+    return {"user_id": tf.constant(USER[rows]), "item_id": tf.constant(items),
+            "category_id": tf.constant(cats), "hist_item_ids": tf.constant(HIST_ITEMS[rows]),
+            "hist_category_ids": tf.constant(HIST_CATS[rows]), "label": tf.constant(labels)}
+
+
+@pytest.mark.parametrize("variant", ["sum", "gru", "rum", "no_highway"])
+def test_grouped_softmax_encodes_each_history_once_with_the_per_row_results(variant, monkeypatch):
+    """The softmax loss's groups share one history: the encoder runs once per group (on the
+    group's first row) and each candidate is read and ranked against that state; the logits and
+    the loss equal the per-row path's and a numpy reference that encodes every row.
+    Mutations tried: the groups' histories taken as the first B/g rows (``h[:B // g]``) instead
+    of every g-th row; the state tiled (``tf.tile``) instead of repeated per candidate; the
+    shared-history check made always true (then test_softmax_loss_matches_numpy fails, whose
+    groups' rows have different histories)."""
+    model = build(VARIANTS[variant] | dict(loss="softmax"))
+    g = model.example_group_size
+    feats = grouped_features()
+    idx = model.map_ids(feats)
+    seen = []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda f: seen.append(int(f["hist_item_ids"].shape[0])) or encode(f))
+    grouped = model.logits(idx, group_size=g).numpy()
+    assert seen == [len(GROUP_HIST)]                      # one encoder pass, one row per group
+    per_row = model.logits(idx).numpy()
+    np.testing.assert_allclose(grouped, per_row, atol=ATOL)
+
+    hist_items, hist_cats = feats["hist_item_ids"].numpy(), feats["hist_category_ids"].numpy()
+    v = np_item_vector(model, feats["item_id"].numpy(), feats["category_id"].numpy())
+    memory, _, _ = np_encode(model, hist_items, hist_cats)                  # every row encoded
+    expected = np_rank(model, np_user_vector(model, memory, v)[0], v)
+    np.testing.assert_allclose(grouped, expected, atol=ATOL)
+    labels = feats["label"].numpy().astype(np.float64).reshape(-1, g)
+    logits = expected.reshape(-1, g)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    seen.clear()
+    terms = model.loss_terms(feats, training=True)
+    assert seen == [len(GROUP_HIST)]
+    np.testing.assert_allclose(terms["softmax"].numpy(), -(labels * log_p).sum(-1), atol=ATOL)
+
+    # compiled as in training: the same loss (the branch is chosen in the graph)
+    compiled = tf.function(lambda f: model.loss_terms(f, training=True)["softmax"])
+    np.testing.assert_allclose(compiled(feats).numpy(), terms["softmax"].numpy(), atol=ATOL)
+
+
+@pytest.mark.parametrize("variant", ["sum", "gru"])
+def test_grouped_softmax_with_differing_histories_in_a_group_encodes_every_row(variant, monkeypatch):
+    """A batch where a group's rows do not share the history (the module's batch: each row its
+    own) is encoded row by row, so the loss stays the per-row one (see also
+    test_softmax_loss_matches_numpy)."""
+    model = build(VARIANTS[variant] | dict(loss="softmax"))
+    seen = []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda f: seen.append(int(f["hist_item_ids"].shape[0])) or encode(f))
+    grouped = model.logits(model.map_ids(features()), group_size=model.example_group_size).numpy()
+    assert seen == [B]
+    np.testing.assert_allclose(grouped, np_logits(model), atol=ATOL)
+
+
 @pytest.mark.parametrize("variant", ["sum", "attmerge"])
 def test_l2_regulariser_matches_numpy(variant):
     """Eq. (13)'s lambda ||Theta||^2 as the module documents it: the embeddings, the projection

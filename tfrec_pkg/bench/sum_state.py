@@ -1,6 +1,7 @@
 """SUM's incremental-update benchmark (Sec. 4.6: "on the same level with GRU"): latency of
 one ``update_state`` call at batch 1 and events/s at batch 1024, for SUM and the GRU user
-encoder in the same run, through the exported-signature code path."""
+encoder in the same run, through the exported-signature code path; and their training rows/s
+with the grouped softmax loss, measured interleaved (:func:`train_time_bench`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,4 +36,47 @@ def update_state_bench(model, quick: bool = False) -> dict:
         out[f"{name}_update_b1024_events_per_s"] = round(1024 / float(np.median(t1024)))
     out["sum_over_gru_update_b1_p50"] = round(out["sum_update_b1_p50_ms"] / out["gru_update_b1_p50_ms"], 2)
     out["sum_over_gru_events_per_s"] = round(out["sum_update_b1024_events_per_s"] / out["gru_update_b1024_events_per_s"], 2)
+    # training with the grouped softmax loss (each history encoded once per group), interleaved
+    out.update(train_time_bench(model.config, quick=quick))
+    return out
+
+
+def _train_function(model, batches):
+    """``model``'s compiled Keras train step over ``batches`` (cycled), one call per step."""
+    model(model.example_batch())
+    model.compile(optimizer=tf.keras.optimizers.Adam(model.config.learning_rate))
+    iterator = iter(tf.data.Dataset.from_tensor_slices(batches).repeat())
+    step = model.make_train_function()
+    return lambda: step(iterator)
+
+
+def train_time_bench(config, splits=None, quick: bool = False, repeats: int | None = None,
+                     steps: int | None = None, encoders=("sum", "gru")) -> dict:
+    """Training rows/s of the SUM and GRU user encoders (same config otherwise) with the grouped
+    softmax loss (1 positive + ``negatives`` rows per history), on batches of the planted data,
+    measured interleaved: ``repeats`` rounds, each timing ``steps`` train steps of every encoder;
+    ``sum_over_gru_train_time`` is the median over the rounds of SUM's step time over GRU's."""
+    from tfrec_pkg.models.sum import planted_data
+
+    config = config.replace(loss="softmax")
+    splits = splits or planted_data(config, quick=True).splits()
+    train = splits[0]
+    g = 1 + config.negatives
+    ds = train.dataset(config.batch_size, shuffle=False, group_size=g)
+    stacked = [b for _, b in zip(range(8), ds)]
+    batches = {k: tf.stack([b[k] for b in stacked]) for k in stacked[0]}
+    rows = int(batches["label"].shape[1])
+    repeats = repeats or (3 if quick else 7)
+    steps = steps or (5 if quick else 15)
+    fns = {}
+    for name in encoders:
+        tf.keras.utils.set_random_seed(0)
+        fns[name] = _train_function(SUM(config.replace(user_encoder=name), train.vocab), batches)
+    times = {name: [] for name in encoders}
+    for _ in range(repeats):
+        for name in encoders:
+            times[name].append(float(np.median(time_calls(fns[name], steps, warmup=2))))
+    out = {f"{name}_train_rows_per_s": round(rows / float(np.median(times[name]))) for name in encoders}
+    if "sum" in times and "gru" in times:
+        out["sum_over_gru_train_time"] = round(float(np.median(np.array(times["sum"]) / np.array(times["gru"]))), 2)
     return out

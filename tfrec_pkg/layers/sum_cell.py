@@ -122,20 +122,70 @@ class SUMCell(tf.keras.layers.Layer):
             z = tf.concat([z, hw], -1)
         return z
 
+    def input_part(self, x):
+        """The parts of Eqs. (3)-(5) that depend on x_t alone, for x [..., D]: with instance
+        attention the x-halves of the gates' pre-activations, biases included,
+        [W_r^x x + b_r, W_e^x x + b_e, W_a^x x + b_a] ([..., 1 + 2D]; W = [W^x; W^h] splits each
+        kernel of Eqs. (3)-(5) by its [x_t, h] input); without, [erase, add] ([..., 2D])."""
+        d = self.state_dim
+        flat = tf.reshape(x, [-1, d])
+        if self.instance_attention:
+            kernel = tf.concat([self.reset_dense.kernel[:d], self.erase_dense.kernel[:d],
+                                self.add_dense.kernel[:d]], 1)
+            bias = tf.concat([self.reset_dense.bias, self.erase_dense.bias, self.add_dense.bias], 0)
+            out = tf.matmul(flat, kernel) + bias
+        else:
+            out = tf.concat([self.erase_dense(flat), self.add_dense(flat)], -1)
+        return tf.reshape(out, tf.concat([tf.shape(x)[:-1], tf.shape(out)[-1:]], 0))
+
+    def sequence_inputs(self, x, mask=None):
+        """Per-step inputs for ``tf.keras.layers.RNN`` over x [B, L, D] from the zero state,
+        with everything that depends on the events alone computed for all steps at once (as
+        Keras' GRU layer does with its input projection): (x_t, z^w_t (Eqs. 1, 7-8, with x_{t-1}
+        the previous *real* event: padded steps leave the state's last input unchanged), the
+        x-part of Eqs. (3)-(5)). The recurrence then only does the memory-dependent work; the
+        result is the same as feeding x."""
+        self._maybe_build(x[:, 0])  # called before the RNN builds the cell
+        b, l, d = tf.shape(x)[0], tf.shape(x)[1], self.state_dim
+        if mask is None:
+            prev = tf.concat([tf.zeros_like(x[:, :1]), x[:, :-1]], 1)
+        else:
+            mask = tf.cast(mask, tf.bool)
+            before = tf.cumsum(tf.cast(mask, tf.int32), axis=1, exclusive=True)  # real steps before t
+            order = tf.argsort(tf.cast(tf.logical_not(mask), tf.int32), axis=1, stable=True)  # real first
+            source = tf.gather(order, tf.maximum(before - 1, 0), batch_dims=1)
+            prev = tf.where((before > 0)[:, :, None], tf.gather(x, source, batch_dims=1), tf.zeros_like(x))
+        z = self.write_weights(tf.reshape(x, [-1, d]), tf.reshape(prev, [-1, d]))
+        return x, tf.reshape(z, [b, l, self.num_channels]), self.input_part(x)
+
+    def recurrent_kernels(self):
+        """The h-halves of the kernels of Eqs. (5)+(4) (side by side, [D, 1 + D]) and of Eq. (3)
+        ([D, D])."""
+        d = self.state_dim
+        if not self.instance_attention:
+            return []
+        return [tf.concat([self.reset_dense.kernel[d:], self.erase_dense.kernel[d:]], 1),
+                self.add_dense.kernel[d:]]
+
     def call(self, x, states, training=None):
         memory, x_prev = states[0], states[1]
-        z = self.write_weights(x, x_prev)                                                 # [B, K]
-        h_hat = tf.einsum("bk,bkd->bd", z, memory)                                        # Eq. (2)
+        if isinstance(x, (tuple, list)):  # from sequence_inputs
+            x, z, pre = x
+        else:
+            z = self.write_weights(x, x_prev)                                             # [B, K]
+            pre = self.input_part(x)
+        h_hat = tf.linalg.matvec(memory, z, transpose_a=True)                             # Eq. (2)
         if self.highway:
             h_hat = h_hat / 2.0
         if self.instance_attention:
-            xh = tf.concat([x, h_hat], -1)
-            reset = self.reset_dense(xh)                                                   # Eq. (5)
-            add = self.add_dense(tf.concat([x, reset * h_hat], -1))                        # Eq. (3)
-            erase = self.erase_dense(xh)                                                   # Eq. (4)
+            d = self.state_dim
+            gate_kernel, add_kernel = self.recurrent_kernels()
+            pre_reset, pre_erase, pre_add = tf.split(pre, [1, d, d], -1)
+            reset_erase = tf.sigmoid(tf.concat([pre_reset, pre_erase], -1) + tf.matmul(h_hat, gate_kernel))
+            reset, erase = tf.split(reset_erase, [1, d], -1)                              # Eqs. (5), (4)
+            add = tf.tanh(pre_add + tf.matmul(reset * h_hat, add_kernel))                 # Eq. (3)
         else:  # RUM's writing: the update vectors see x_t only
-            add = self.add_dense(x)
-            erase = self.erase_dense(x)
+            erase, add = tf.split(pre, 2, -1)
         coef = erase[:, None, :] * z[:, :, None]                                          # [B, K, D]
         if self.writing == "sum":
             new_memory = add[:, None, :] * coef + memory * (1.0 - coef)                    # Eq. (6)

@@ -28,11 +28,31 @@ class GRUUserCell(tf.keras.layers.Layer):
         self.num_channels = 1
 
     def build(self, input_shape):
+        if isinstance(input_shape, (tuple, list)) and not isinstance(input_shape[0], (int, type(None))):
+            input_shape = input_shape[0]  # (x, input projection) from sequence_inputs
         self.gru.build(input_shape)
         super().build(input_shape)
 
+    def sequence_inputs(self, x, mask=None):
+        """Per-step inputs for ``tf.keras.layers.RNN`` over x [B, L, D_in]: (x_t, the GRU's input
+        projection x_t W + b_input), the projection computed for all steps at once as Keras' GRU
+        layer does; the recurrence then only multiplies the hidden state."""
+        self._maybe_build(x[:, 0])  # called before the RNN builds the cell
+        gru = self.gru
+        flat = tf.matmul(tf.reshape(x, [-1, tf.shape(x)[-1]]), gru.kernel) + gru.bias[0]
+        return x, tf.reshape(flat, [tf.shape(x)[0], tf.shape(x)[1], 3 * self.state_dim])
+
     def call(self, x, states, training=None):
-        h, _ = self.gru(x, [states[0][:, 0, :]], training=training)
+        if isinstance(x, (tuple, list)):  # from sequence_inputs: GRUCell's reset_after step
+            x, projected = x
+            gru, h_prev = self.gru, states[0][:, 0, :]
+            x_z, x_r, x_h = tf.split(projected, 3, -1)
+            h_z, h_r, h_h = tf.split(tf.matmul(h_prev, gru.recurrent_kernel) + gru.bias[1], 3, -1)
+            z = gru.recurrent_activation(x_z + h_z)
+            r = gru.recurrent_activation(x_r + h_r)
+            h = z * h_prev + (1.0 - z) * gru.activation(x_h + r * h_h)
+        else:
+            h, _ = self.gru(x, [states[0][:, 0, :]], training=training)
         return tf.ones_like(x[:, :1]), [h[:, None, :], x]
 
     def step(self, x, states, mask=None):

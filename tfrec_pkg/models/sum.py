@@ -147,7 +147,8 @@ class SUM(RecModel):
         """History -> (final state [memory, last_input], per-step write weights [B, L, K])."""
         x = self.item_vector(features["hist_item_ids"], features["hist_category_ids"])
         mask = tf.not_equal(features["hist_item_ids"], 0)
-        z, memory, last = self.rnn(x, mask=mask)
+        # the event-only work of every step computed before the recurrence (same result)
+        z, memory, last = self.rnn(self.cell.sequence_inputs(x, mask), mask=mask)
         return [memory, last], z
 
     def rank(self, u, v, training=False):
@@ -156,11 +157,40 @@ class SUM(RecModel):
             h = layer(h, training=training)
         return tf.squeeze(self.logit_layer(h), -1)
 
-    def logits(self, features, training=False):
+    def grouped_memory(self, features, group_size: int):
+        """Memory [B, K, D] of every row, for rows in groups of ``group_size`` consecutive rows
+        (a positive and its negatives, as the grouped training pipeline batches them).
+
+        When every row of each group has its group's first history (the planted data and
+        ``pipelines.from_frame(group_size=...)`` build groups so: one user's 1 + negatives rows),
+        the encoder runs once per group and each candidate is read from that one state; the
+        result equals encoding every row. A batch where some group's histories differ (checked
+        here on the index ids the encoder sees, a cheap compare) is encoded row by row."""
+        hist = [features["hist_item_ids"], features["hist_category_ids"]]
+
+        def once():
+            state, _ = self.encode({"hist_item_ids": hist[0][::group_size],
+                                    "hist_category_ids": hist[1][::group_size]})
+            return tf.repeat(state[0], group_size, axis=0)
+
+        def per_row():
+            return self.encode(features)[0][0]
+
+        shared = tf.reduce_all([tf.reduce_all(tf.equal(
+            tf.reshape(h, tf.concat([[-1, group_size], tf.shape(h)[1:]], 0)), h[::group_size][:, None]))
+            for h in hist])
+        return tf.cond(shared, once, per_row)
+
+    def logits(self, features, training=False, group_size: int = 1):
+        """Per-row logits. ``group_size`` > 1: the rows come in groups of that many consecutive
+        rows (the softmax loss's), so a sequential encoder may encode each group's history once
+        (:meth:`grouped_memory`); the logits are the same."""
         v = self.item_vector(features["item_id"], features["category_id"])
         if self.cell is None:
             history = self.item_vector(features["hist_item_ids"], features["hist_category_ids"])
             u, _ = self.merge(history, tf.not_equal(features["hist_item_ids"], 0), v)
+        elif group_size > 1:
+            u, _ = self.reader(self.grouped_memory(features, group_size), v)
         else:
             state, _ = self.encode(features)
             u, _ = self.reader(state[0], v)
@@ -170,7 +200,8 @@ class SUM(RecModel):
         return tf.sigmoid(self.logits(features, training))
 
     def loss_terms(self, features, training=False):
-        logits = self.logits(self.map_ids(features), training)
+        # the softmax loss's rows come in groups sharing one history: encode it once per group
+        logits = self.logits(self.map_ids(features), training, group_size=self.example_group_size)
         bce = self.task(labels=features["label"][:, None], predictions=logits[:, None], training=training)
         if self.config.loss == "bce":
             return {"bce": bce}
