@@ -169,15 +169,24 @@ class SUMCell(tf.keras.layers.Layer):
 
     def call(self, x, states, training=None):
         memory, x_prev = states[0], states[1]
-        if isinstance(x, (tuple, list)):  # from sequence_inputs
+        hoisted = isinstance(x, (tuple, list))  # a sequence's step, from sequence_inputs
+        if hoisted:
             x, z, pre = x
         else:
             z = self.write_weights(x, x_prev)                                             # [B, K]
-            pre = self.input_part(x)
-        h_hat = tf.linalg.matvec(memory, z, transpose_a=True)                             # Eq. (2)
+        # Eq. (2): matvec is the faster op inside the RNN loop, einsum at batch 1 (update_state)
+        h_hat = tf.linalg.matvec(memory, z, transpose_a=True) if hoisted else tf.einsum("bk,bkd->bd", z, memory)
         if self.highway:
             h_hat = h_hat / 2.0
-        if self.instance_attention:
+        if not hoisted:  # one event (update_state): the layers as written, no kernel slicing
+            if self.instance_attention:
+                xh = tf.concat([x, h_hat], -1)
+                reset = self.reset_dense(xh)                                               # Eq. (5)
+                add = self.add_dense(tf.concat([x, reset * h_hat], -1))                    # Eq. (3)
+                erase = self.erase_dense(xh)                                               # Eq. (4)
+            else:
+                add, erase = self.add_dense(x), self.erase_dense(x)
+        elif self.instance_attention:
             d = self.state_dim
             gate_kernel, add_kernel = self.recurrent_kernels()
             pre_reset, pre_erase, pre_add = tf.split(pre, [1, d, d], -1)
