@@ -166,6 +166,7 @@ def train_run(model: str, data, out: str, *, data_format: str | None = None, ite
     and optimizer state are loaded and training goes on."""
     from tfrec_pkg.evaluation import evaluate
     from tfrec_pkg.models import load_trained, registry, save_trained
+    from tfrec_pkg.models.optimizers import set_learning_rate
     from tfrec_pkg.training import train
 
     entry = registry.entry(model)
@@ -185,7 +186,7 @@ def train_run(model: str, data, out: str, *, data_format: str | None = None, ite
                              "continue it with the same settings (only the loop's may change: "
                              f"{', '.join(LOOP_SETTINGS)}), or choose another --out")
         built.config = config  # the loop's settings of this call
-        built.optimizer.learning_rate.assign(getattr(config, "learning_rate", 1e-3))
+        set_learning_rate(built, getattr(config, "learning_rate", 1e-3))
     else:
         tf.keras.utils.set_random_seed(run["seed"])
         built = entry.model_class(config, splits[0].vocab)
