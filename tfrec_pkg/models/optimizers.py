@@ -58,9 +58,12 @@ class LazyAdam(tf.keras.optimizers.legacy.Adam):
         m_rows = c["beta_1_t"] * tf.gather(m, indices) + c["one_minus_beta_1_t"] * grad
         v_rows = c["beta_2_t"] * tf.gather(v, indices) + c["one_minus_beta_2_t"] * tf.square(grad)
         step = c["lr"] * m_rows / (tf.sqrt(v_rows) + c["epsilon"])  # lr: Adam's bias-corrected rate
-        return tf.group(self._resource_scatter_update(m, indices, m_rows),
-                        self._resource_scatter_update(v, indices, v_rows),
-                        self._resource_scatter_add(var, indices, -step))
+        # The scatter ops themselves, not OptimizerV2's _resource_scatter_*: those return the
+        # variable's value, and a variable read after sparse access is copied whole -- three
+        # table copies per step, O(table) again.
+        return tf.group(tf.raw_ops.ResourceScatterUpdate(resource=m.handle, indices=indices, updates=m_rows),
+                        tf.raw_ops.ResourceScatterUpdate(resource=v.handle, indices=indices, updates=v_rows),
+                        tf.raw_ops.ResourceScatterSub(resource=var.handle, indices=indices, updates=step))
 
 
 class EmbeddingCompositeOptimizer(CompositeOptimizer):
