@@ -16,6 +16,12 @@ One name per concept, in every model's config:
 ``batch_size``,     stops early on the model's validation metric
 ``epochs``
 ==================  ==========================================================================
+
+and in every model's config (fields of :class:`Config` itself): ``embedding_optimizer``,
+``"adam"`` (one Adam over every variable, the default), ``"lazy_adam"`` or ``"adagrad"`` for
+the embedding tables (a step updates only the rows in its batch) beside Adam for the rest
+(:mod:`tfrec_pkg.models.optimizers`); ``embedding_learning_rate``, the tables' learning rate
+under those two (None: ``learning_rate``).
 """
 from __future__ import annotations
 
@@ -26,7 +32,14 @@ from typing import Any
 
 @dataclasses.dataclass
 class Config:
-    """Base for model configs. Subclasses are dataclasses whose defaults are the paper's."""
+    """Base for model configs. Subclasses are dataclasses whose defaults are the paper's.
+
+    The fields here are every model's and keyword-only (they follow the subclass's own fields
+    in ``__init__``, so positional arguments keep their meaning); a saved config without them
+    loads with the defaults, which are the behaviour from before they existed."""
+
+    embedding_optimizer: str = dataclasses.field(default="adam", kw_only=True)
+    embedding_learning_rate: float | None = dataclasses.field(default=None, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from tfrec_pkg.evaluation import evaluate
 from tfrec_pkg.models import registry
+from tfrec_pkg.models.optimizers import make_optimizer
 from tfrec_pkg.training import train
 
 __all__ = ["Result", "resolve", "planted_splits", "build", "fit", "run", "bayes_reference"]
@@ -55,7 +56,7 @@ def planted_splits(model, config=None, quick: bool = False, seed: int = 0):
 
 def build(model, vocab, config=None, *, seed: int | None = 0, compile: bool = False, options: dict | None = None):
     """The model built from ``config`` and ``vocab``, weights seeded by ``seed`` (None leaves
-    TF's global random state alone); ``compile=True`` adds Adam at the config's learning rate
+    TF's global random state alone); ``compile=True`` adds the config's optimizer (``models.optimizers.make_optimizer``)
     (what ``training.train`` would compile with), for callers that fit by steps themselves.
     ``options``: further constructor arguments that come from the data (a split's
     ``model_options``, e.g. a stream's number of interaction features)."""
@@ -64,7 +65,7 @@ def build(model, vocab, config=None, *, seed: int | None = 0, compile: bool = Fa
         tf.keras.utils.set_random_seed(seed)
     built = entry.model_class(config, vocab, **(options or {}))
     if compile:
-        built.compile(optimizer=tf.keras.optimizers.Adam(getattr(config, "learning_rate", 1e-3)))
+        built.compile(optimizer=make_optimizer(built))
     return built
 
 

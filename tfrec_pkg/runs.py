@@ -199,6 +199,7 @@ def train_run(model: str, data, out: str, *, data_format: str | None = None, ite
 def _run_model(entry, config, run, splits, out, model):
     """The run directory's model, trained further (same settings), or a new one."""
     from tfrec_pkg.models import load_trained
+    from tfrec_pkg.models.optimizers import set_learning_rate
 
     if os.path.exists(os.path.join(out, "model.json")):
         built = load_trained(out, with_optimizer=True)
@@ -211,7 +212,7 @@ def _run_model(entry, config, run, splits, out, model):
                              "continue it with the same settings (only the loop's may change: "
                              f"{', '.join(LOOP_SETTINGS)}), or choose another --out")
         built.config = config  # the loop's settings of this call
-        built.optimizer.learning_rate.assign(getattr(config, "learning_rate", 1e-3))
+        set_learning_rate(built, getattr(config, "learning_rate", 1e-3))
     else:
         tf.keras.utils.set_random_seed(run["seed"])
         built = entry.model_class(config, splits[0].vocab)

@@ -2,7 +2,8 @@
 
 ``train(model, train, val)`` adapts a model that learns state from its training data
 (``model.adapt(train)``, e.g. DiffNet's social graph, as Keras' preprocessing layers are adapted
-before ``fit``), compiles with the config's learning rate, fits with Keras progress bars, stops
+before ``fit``), compiles with the config's learning rate (``models.optimizers.make_optimizer``: Adam, or the
+config's ``embedding_optimizer`` for the embedding tables beside it), fits with Keras progress bars, stops
 early on the model's validation metric (best weights restored) after ``patience`` epochs
 without a better one (default: the config's ``patience`` where it has one -- the next-item
 models' 10, RecBole's ``stopping_step`` -- else 1), and -- given ``checkpoint_dir`` -- resumes an
@@ -25,6 +26,7 @@ import tensorflow as tf
 
 from tfrec_pkg import distributed
 from tfrec_pkg.data.synthetic.base import as_split
+from tfrec_pkg.models.optimizers import make_optimizer
 
 
 def train(model, train_split, val_split=None, *, epochs: int | None = None, batch_size: int | None = None,
@@ -48,7 +50,7 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
         if hasattr(model, "adapt"):
             model.adapt(train_split)
         if model.optimizer is None:
-            model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
+            model.compile(optimizer=make_optimizer(model, learning_rate))
     callbacks = list(callbacks)
     val = None
     group = getattr(model, "example_group_size", 1)  # e.g. 1 positive + 4 negatives per softmax

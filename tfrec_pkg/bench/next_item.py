@@ -4,7 +4,10 @@
   items (full softmax), and their achieved FLOP/s as a fraction of the machine's measured
   float32 matmul FLOP/s (FLOPs counted analytically, see :func:`train_flops_per_sequence`);
 * top-10 latency (batch 1 and 256) over 100k items with history exclusion;
-* sampled-softmax mode at 1M items: sequences/s and peak memory, next to full softmax at 1M.
+* sampled-softmax mode at 1M items: sequences/s and peak memory, next to full softmax at 1M;
+* the embedding tables' optimizer in sampled-softmax mode at 1M and 10M items (10M: not with
+  ``quick``): today's Adam (``ipsrec_s_*_sampled_*``) against ``embedding_optimizer="lazy_adam"``
+  (``ipsrec_s_*_sampled_lazy_adam_*``), sequences/s and peak RSS, and the speed ratio.
 
 Each configuration runs in a fresh subprocess on random full-length histories (speed does not
 depend on the data), so its peak RSS is its own.
@@ -27,10 +30,11 @@ def measure_one(items: int, config: dict, steps: int, latency: int = 0, batch: i
     from tfrec_pkg.data.vocab import Vocabulary
     from tfrec_pkg.export.signatures import serving_signatures
     from tfrec_pkg.models.ipsrec import IPSRec, IPSRecConfig
+    from tfrec_pkg.models.optimizers import make_optimizer
 
     vocab = {"item": Vocabulary(np.arange(items), "int64"), "provider": Vocabulary(np.arange(1000), "int64")}
     model = IPSRec(IPSRecConfig(max_history=max_history, **config), vocab)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=make_optimizer(model, 1e-3))  # Adam unless config names embedding_optimizer
     rng = np.random.default_rng(0)
     n = batch * 8
     data = {"hist_item_ids": rng.integers(0, items, (n, max_history)),
@@ -107,6 +111,17 @@ def next_item_bench(model=None, quick: bool = False) -> dict:
         out[f"{tag}_peak_rss_mb"] = round(r["peak_rss_mb"])
     out["ipsrec_s_1m_sampled_over_full_seqs_per_s"] = round(
         out["ipsrec_s_1m_sampled_seqs_per_s"] / out["ipsrec_s_1m_full_seqs_per_s"], 1)
+    # the tables' optimizer: at 1M, Adam is the sampled run above; at 10M (2.5 GB per copy of
+    # the table, Adam's two slots included ~7.5 GB) both are measured here, one after the other
+    for items in (1_000_000,) if quick else (1_000_000, 10_000_000):
+        tag = f"ipsrec_s_{items // 1_000_000}m_sampled"
+        for choice in ("adam", "lazy_adam") if items > 1_000_000 else ("lazy_adam",):
+            r = _run(items, {"item_loss": "sampled_softmax", "embedding_optimizer": choice}, max(2, steps))
+            name = tag if choice == "adam" else f"{tag}_{choice}"
+            out[f"{name}_seqs_per_s"] = round(r["seqs_per_s"])
+            out[f"{name}_peak_rss_mb"] = round(r["peak_rss_mb"])
+        out[f"ipsrec_s_{items // 1_000_000}m_lazy_adam_over_adam_seqs_per_s"] = round(
+            out[f"{tag}_lazy_adam_seqs_per_s"] / out[f"{tag}_seqs_per_s"], 1)
     return out
 
 

@@ -27,9 +27,12 @@ def time_calls(call, calls: int, warmup: int = 5) -> np.ndarray:
 
 
 def train_examples_per_s(model, split, steps: int) -> float:
-    """Training examples/s of ``model`` (compiled here with Adam at its config's learning rate)
-    on ``split``, after 3 untimed steps that trace and warm up."""
-    model.compile(optimizer=tf.keras.optimizers.Adam(model.config.learning_rate))
+    """Training examples/s of ``model`` (compiled here with its config's optimizer: Adam at its
+    learning rate unless ``embedding_optimizer`` says otherwise) on ``split``, after 3 untimed
+    steps that trace and warm up."""
+    from tfrec_pkg.models.optimizers import make_optimizer
+
+    model.compile(optimizer=make_optimizer(model, model.config.learning_rate))
     ds = split.dataset(model.config.batch_size).repeat()
     model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)
     start = time.perf_counter()

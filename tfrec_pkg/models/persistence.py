@@ -2,7 +2,7 @@
 
     DIR/model.json       registered model name, config, vocabularies (``RecModel.get_config``)
     DIR/weights/ckpt*    a TF checkpoint of every variable, the optimizer's included (its step
-                         count and Adam moments) when the model was compiled
+                         count and moments) when the model was compiled
 
 ``model.json`` is written last, through a temporary file and a rename, so a directory that
 has one always has the weights it describes.
@@ -30,9 +30,10 @@ def save_trained(model, directory: str) -> str:
 
 def load_trained(directory: str, *, with_optimizer: bool = False):
     """The model that :func:`save_trained` wrote, rebuilt from its registered class.
-    ``with_optimizer=True`` also compiles it with Adam at the config's learning rate and
+    ``with_optimizer=True`` also compiles it with the config's optimizer (Adam at the config's
+    learning rate, or its ``embedding_optimizer`` beside Adam: ``models.optimizers``) and
     restores the optimizer's state, so that training continues where it stopped (same step
-    count and moments) instead of starting a fresh Adam."""
+    count and moments) instead of starting a fresh optimizer."""
     path = os.path.join(directory, "model.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{directory!r} is not a trained-model directory: no model.json "
@@ -42,9 +43,9 @@ def load_trained(directory: str, *, with_optimizer: bool = False):
     model = registry.get(meta["model"]).from_config(meta)
     model(model.example_batch())
     if with_optimizer:
-        import tensorflow as tf
+        from tfrec_pkg.models.optimizers import build_slots, make_optimizer
 
-        model.compile(optimizer=tf.keras.optimizers.Adam(getattr(model.config, "learning_rate", 1e-3)))
-        model.optimizer.build(model.trainable_variables)  # slots exist: restored now, not on the first step
+        model.compile(optimizer=make_optimizer(model))
+        build_slots(model.optimizer, model.trainable_variables)  # restored now, not on the first step
     model.load_weights(os.path.join(directory, "weights", "ckpt")).expect_partial()
     return model
