@@ -94,7 +94,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie has exited; only its parent's wait is missing
 
 
-def _wait_until(condition, seconds=10.0):
+def _wait_until(condition, seconds=60.0):
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -306,7 +306,7 @@ def test_cli_stopped_by_a_signal_stops_every_task(task, sig, status):
     try:
         _wait_until(lambda: len(_pids(command)) == 2)
         launcher.send_signal(sig)
-        assert launcher.wait(timeout=30) == status
+        assert launcher.wait(timeout=120) == status  # generous: a loaded machine starts Python slowly
     finally:
         if launcher.poll() is None:
             launcher.kill()
