@@ -31,7 +31,7 @@ parser.add_argument("--epochs", type=int, default=1)
 parser.add_argument("--checkpoint")
 parser.add_argument("--kill-at")
 parser.add_argument("--logs", help="TensorBoard log directory")
-parser.add_argument("--set", action="append", default=[], help="config change key=int")
+parser.add_argument("--set", action="append", default=[], help="config change key=value (an int or a string)")
 parser.add_argument("--save", help="the chief saves the trained model here (persistence.save_trained) "
                     "with its scores of the first validation rows in OUT_DIR/scores.npy")
 parser.add_argument("--print-epochs", action="store_true", help='print "epoch N done" after each epoch')
@@ -45,7 +45,7 @@ strategy = distributed.strategy_from_env(args.min_shard_bytes)
 changes = {"dropout": 0.0}
 for item in args.set:
     key, _, value = item.partition("=")
-    changes[key] = int(value)
+    changes[key] = int(value) if value.lstrip("-").isdigit() else value
 entry, config = experiment.resolve((args.model, changes))
 train, val, _ = experiment.planted_splits(entry, config, quick=True, seed=0)
 train = dataclasses.replace(train, frame=train.frame.iloc[:args.rows].reset_index(drop=True))

@@ -3,8 +3,9 @@ starting ``cluster_train.py`` once per task with its ``TF_CONFIG``):
 
 * two-worker ``MultiWorkerMirroredStrategy`` training of BaseModel and IPSRec-S equals one
   process trained on the same global batches, and the model exports and serves like it;
-* parameter-server training (chief + 2 workers + 2 ps) shards the item table over the ps,
-  lowers the loss, and saves a model whose export holds one ordinary table;
+* parameter-server training (chief + 2 workers + 2 ps, lazy Adam for the tables) shards the
+  item table over the ps, lowers the loss, and saves a model whose export holds one ordinary
+  table;
 * fault tolerance: a worker killed with SIGKILL mid-epoch is restarted and training resumes
   from the last epoch (multi-worker) or carries on (parameter servers).
 """
@@ -95,9 +96,10 @@ def test_two_workers_train_as_one_process_on_the_same_global_batches(model, tmp_
 
 def test_parameter_server_training_shards_the_item_table_and_exports_one(tmp_path):
     out = tmp_path / "ps"
-    # a [1470, 64] float32 table is 376 KB: shard from 64 KiB so that it spreads over both ps
-    _run_cluster(_command("ipsrec", out, "--epochs", 2, "--save", out / "run", "--min-shard-bytes", 65536),
-                 workers=2, ps=2)
+    # a [1470, 64] float32 table is 376 KB: shard from 64 KiB so that it spreads over both ps;
+    # the tables train with lazy Adam (only the batch's rows), the catalogue-scale configuration
+    _run_cluster(_command("ipsrec", out, "--epochs", 2, "--save", out / "run", "--min-shard-bytes", 65536,
+                          "--set", "embedding_optimizer=lazy_adam"), workers=2, ps=2)
     assert int(np.load(out / "item_table_shards.npy")) == 2
     _, loss = _weights(out)
     assert len(loss) == 2 and np.isfinite(loss).all() and loss[1] < loss[0]
