@@ -9,8 +9,9 @@
   ``target_counts`` on the ps counts every target the workers trained on;
 * IMN-Net under two mirrored replicas (every replica reads every window, the loss terms shared
   out by rows) ends with the memory tables and weights of one process (JODIE, no random
-  negatives), and the full IMN-Net trains with finite, decreasing loss; under parameter servers
-  it refuses with an error that says why and what to do.
+  negatives), as does a two-worker MultiWorkerMirroredStrategy cluster running
+  ``training.train`` (``imn_workers.py``), and the full IMN-Net trains with finite, decreasing
+  loss; under parameter servers it refuses with an error that says why and what to do.
 
 SUM writes no state in its training step (``tfrec_pkg.models.sum``): nothing to test there.
 """
@@ -91,6 +92,33 @@ def test_two_replicas_train_imn_net_with_nce(replicas):
     losses = replicas["imn"]["nce_losses"]
     assert len(losses) == 3 and np.isfinite(losses).all(), losses
     assert losses[-1] < losses[0], losses
+
+
+def test_two_worker_cluster_trains_imn_through_training_train_as_one_process(tmp_path):
+    """``training.train`` under MultiWorkerMirroredStrategy (two workers, no ps): each worker reads
+    every window (an epoch is the split's windows, not rows / batch_size), two epochs with the
+    memory reset between them and validation: both workers end with one process's memory,
+    weights and logs."""
+    out = tmp_path / "imn"
+    script = os.path.join(HERE, "imn_workers.py")
+    single = subprocess.run([sys.executable, script, str(out), "--single"], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, **ENV})
+    assert single.returncode == 0, single.stderr[-4000:]
+    log = io.StringIO()
+    with cluster.LocalCluster([sys.executable, script, str(out)], workers=2, env=ENV, out=log, grace=5) as c:
+        status = c.wait(timeout=300)
+    assert status == 0, log.getvalue()[-4000:]
+    expected = json.loads((out / "single0.json").read_text())
+    assert expected["steps"] == 2 * expected["windows"]
+    for index in (0, 1):
+        worker = json.loads((out / f"worker{index}.json").read_text())
+        assert worker["replicas"] == 2 and worker["steps"] == expected["steps"]
+        for name, table in expected["tables"].items():
+            np.testing.assert_allclose(worker["tables"][name], table, atol=1e-5, err_msg=name)
+        for weight, single_weight in zip(worker["weights"], expected["weights"]):
+            np.testing.assert_allclose(weight, single_weight, atol=1e-5)
+        for key in ("loss", "val_loss", "val_mrr"):
+            np.testing.assert_allclose(worker["logs"][key], expected["logs"][key], rtol=1e-4, err_msg=key)
 
 
 def test_parameter_server_counts_live_once_on_the_ps_and_count_every_trained_target(tmp_path):
