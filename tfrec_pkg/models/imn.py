@@ -320,7 +320,8 @@ class IMNNet(RecModel):
         u, i = step["user"], step["item"]
         du, di, dp, v = step["user_delta"], step["item_delta"], step["user_since_purchase"], step["features"]
         v = v if self.num_features else None
-        general, j_hat, context = self.present(tables, u, du, dp)
+        mine = (lambda x: x) if own is None else (lambda x: tf.gather(x, own))  # noqa: E731
+        general, j_hat, context = self.present(tables, mine(u), mine(du), mine(dp))
         h_u, h_l, h_i = tf.gather(users_t, u), tf.gather(limited_t, u), tf.gather(items_t, i)
         new_u, new_l, new_i = self.next_states(u, i, h_u, h_l, h_i, du, di, dp, step["is_purchase"], v)
         rows = u[:, None]
@@ -328,13 +329,9 @@ class IMNNet(RecModel):
                   tf.tensor_scatter_nd_update(limited_t, rows, new_l),
                   tf.tensor_scatter_nd_update(items_t, i[:, None], new_i),
                   tf.tensor_scatter_nd_update(last_t, rows, i))
-        present = (general, j_hat, context)
-        if own is not None:   # this replica's rows only, from here on
+        if own is not None:   # the loss terms: this replica's rows only
             rows_before = tf.size(u)
-            u, i, du = tf.gather(u, own), tf.gather(i, own), tf.gather(du, own)
-            present = tuple(tf.gather(x, own) for x in present)
-            general, j_hat, context = present
-            new_u, new_i, h_u, h_i = (tf.gather(x, own) for x in (new_u, new_i, h_u, h_i))
+            u, i, du, new_u, new_i, h_u, h_i = (mine(x) for x in (u, i, du, new_u, new_i, h_u, h_i))
         i_bar = self.item_static(i)
         c = self.config
         zeros = tf.zeros_like(du)
@@ -346,7 +343,7 @@ class IMNNet(RecModel):
         loss = tf.where(tf.size(u) > 0, loss, 0.0)   # the mean of an empty step is NaN
         if own is not None:
             loss *= tf.cast(tf.size(u), tf.float32) / tf.cast(tf.maximum(rows_before, 1), tf.float32)
-        return tables, terms, loss, present
+        return tables, terms, loss, (general, j_hat, context)
 
     def next_states(self, u, i, h_u, h_l, h_i, du, di, dp, is_purchase, v):
         """The states after one interaction per row (index ids ``u``, ``i``; ``v`` None without
