@@ -1,6 +1,7 @@
 """One worker of a two-worker ``MultiWorkerMirroredStrategy`` cluster (no ps): IMN-Net's JODIE
 variant trained by ``training.train`` (with validation) on a coarse planted stream; each worker
-writes OUT_DIR/worker{index}.json with its memory tables, trainable weights and last logs. Run
+writes OUT_DIR/worker{index}.json with its memory tables, trainable weights, last logs and the
+test split's MRR (``evaluate_stream``). Run
 with ``--single`` (no TF_CONFIG) for one process's, from the same seeds.
 
     python imn_workers.py OUT_DIR [--single]
@@ -29,9 +30,10 @@ tf.keras.utils.set_random_seed(0)
 with strategy.scope():
     model = experiment.build(entry, train.vocab, config, seed=0, options=train.model_options)
 history = training.train(model, train, val, epochs=2, learning_rate=1e-2, verbose=0).history
+test_mrr = model.evaluate_stream(train.stream, "test")["mrr"]
 index = 0 if args.single else json.loads(os.environ["TF_CONFIG"])["task"]["index"]
 result = {"replicas": strategy.num_replicas_in_sync, "steps": int(model.optimizer.iterations.numpy()),
-          "windows": train.steps, "logs": {key: float(values[-1]) for key, values in history.items()},
+          "windows": train.steps, "logs": {key: float(values[-1]) for key, values in history.items()} | {"test_mrr": test_mrr},
           "tables": {name: np.asarray(getattr(model, name).numpy()).tolist()
                      for name in ("user_state", "item_state", "last_item")},
           "weights": [w.numpy().tolist() for w in model.trainable_weights]}

@@ -98,7 +98,8 @@ def run_imn(mirrored):
 
 def _imn_train(mirrored):
     """``training.train`` (with validation: ranked by the replicas, each its share of the rows)
-    of JODIE on a coarse planted stream, under the two replicas and in one process."""
+    of JODIE on a coarse planted stream, then ``evaluate_stream`` on the test split, under the
+    two replicas and in one process."""
     from tfrec_pkg import training
 
     entry, config = experiment.resolve(("imn_net", {"variant": "jodie", "windows": 30, **IMN_DIMS}))
@@ -110,6 +111,7 @@ def _imn_train(mirrored):
             initial = model.get_weights() if initial is None else model.set_weights(initial) or initial
         history = training.train(model, train, val, epochs=1, learning_rate=1e-2, verbose=0).history
         out[name] = {key: float(values[-1]) for key, values in history.items()}
+        out[name]["test_mrr"] = model.evaluate_stream(train.stream, "test")["mrr"]
     return out
 
 

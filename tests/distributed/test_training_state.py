@@ -80,10 +80,11 @@ def test_two_replicas_train_imn_jodie_as_one_process(replicas):
 
 def test_two_replicas_run_training_train_for_imn_with_validation(replicas):
     """``training.train`` under the replicas: every window read by both, the validation ranks
-    shared out by rows and summed by the metrics -- one process's logs."""
+    shared out by rows and summed by the metrics -- one process's logs; ``evaluate_stream``
+    after it ranks the test split as one process."""
     r = replicas["imn"]["train"]
     assert r["replicas"]["val_mrr"] > 0 and np.isfinite(list(r["replicas"].values())).all(), r
-    for key in ("loss", "val_loss", "val_mrr", "val_recall@10"):
+    for key in ("loss", "val_loss", "val_mrr", "val_recall@10", "test_mrr"):
         np.testing.assert_allclose(r["replicas"][key], r["single"][key], rtol=1e-4, err_msg=key)
 
 
@@ -117,7 +118,7 @@ def test_two_worker_cluster_trains_imn_through_training_train_as_one_process(tmp
             np.testing.assert_allclose(worker["tables"][name], table, atol=1e-5, err_msg=name)
         for weight, single_weight in zip(worker["weights"], expected["weights"]):
             np.testing.assert_allclose(weight, single_weight, atol=1e-5)
-        for key in ("loss", "val_loss", "val_mrr"):
+        for key in ("loss", "val_loss", "val_mrr", "test_mrr"):
             np.testing.assert_allclose(worker["logs"][key], expected["logs"][key], rtol=1e-4, err_msg=key)
 
 

@@ -38,21 +38,23 @@ sharded (:func:`~tfrec_pkg.data.tbatch_windows.every_replica`; ``fit`` / ``evalu
 window dataset, ``training.train`` reads ``StreamSplit.replica_dataset``; an epoch is the
 split's windows) -- and runs the window's t-batches in lockstep with the others. The state
 recursion runs whole on every replica: each computes every row's new states from the same
-tables, so the copies of the memory stay identical with no communication inside the window,
-and ``_store`` keeps the first replica's copy (the tables' ``ONLY_FIRST_REPLICA``
-aggregation). What is shared out is the loss: replica r of R takes rows r, r + R, ... of each
-t-batch, computes their loss terms (the NCE's negatives and scores, the drift terms) and, when
-ranking, their ranks, and its t-batch loss is the mean over its rows times its fraction of the
-t-batch's rows, so the replicas' losses sum to one process's and the optimiser's cross-replica
-gradient sum is one process's gradient (equal to float round-off: JODIE under two replicas
-ends a few windows with the memory and weights of one process to 1e-7). The per-row terms,
-ranks and window loss go to Keras' metrics, which sum over replicas. Each replica draws its
-own NCE negatives, so with the NCE the replicas' loss equals one process's in expectation
-only. Splitting the state recursion itself (each replica computing its rows' new states and
-the replicas merging them after every t-batch) would need an all-reduce inside the window's
-``tf.while_loop``, which these strategies refuse on CPU (their cross-replica reductions go
-through ``merge_call``). Parameter-server training is refused (:func:`_check_one_replica`):
-its workers run windows asynchronously, out of time order against one memory.
+tables, so the copies of the memory stay identical with no communication inside the window, and
+``_store`` keeps the first replica's copy (the tables' ``ONLY_FIRST_REPLICA`` aggregation).
+What is shared out is the loss: replica r of R takes rows r, r + R, ... of each t-batch,
+computes their j~ and c_t (Eqs. 11, 15), loss terms (the NCE's negatives and scores, the drift
+terms) and, when ranking, their ranks, and its t-batch loss is the mean over its rows times its
+fraction of the t-batch's rows, so the replicas' losses sum to one process's and the
+optimiser's cross-replica gradient sum is one process's gradient (equal to float round-off:
+JODIE under two replicas ends a few windows with the memory and weights of one process to
+1e-7). The per-row terms, ranks and window loss go to Keras' metrics, which sum over replicas.
+Each replica draws its own NCE negatives, so with the NCE the replicas' loss equals one
+process's in expectation only. Splitting the state recursion itself (each replica computing its
+rows' new states and the replicas merging them after every t-batch) would need an all-reduce
+inside the window's ``tf.while_loop``, which these strategies refuse on CPU (their
+cross-replica reductions go through ``merge_call``). :func:`evaluate_stream` of a model built
+under mirrored replicas runs each window on all of them. Parameter-server training is refused
+(:func:`_check_one_replica`): its workers run windows asynchronously, out of time order against
+one memory.
 
 Evaluation (``test_step``, :func:`evaluate_stream`) walks interactions in time order in runs of
 consecutive interactions without a repeated user or item: each interaction's true item is
@@ -742,14 +744,21 @@ def evaluate_stream(model: IMNNet, stream, split: str = "test", warm_up=("train"
     the memory is reset, rebuilt by a pass over the ``warm_up`` splits in time order (no
     learning) and carried through ``split`` (ranked, then updated, one interaction run at a
     time; trained online when ``config.online_eval``). Returns Recall@10/20, NDCG@10/20, MRR,
-    the number of ranked interactions and whether weights were trained online."""
+    the number of ranked interactions and whether weights were trained online. A model built
+    under mirrored replicas runs each window on all of them (module docstring, "Replicas")."""
     model.reset_states()
     for metric in model.metrics:
         metric.reset_state()
     spec = stream.dataset(split, order="time").element_spec
-    warm = tf.function(lambda w: model.run_window(w, learn=False, rank=False), input_signature=[spec])
-    measure = tf.function(lambda w: model.run_window(w, learn=model.config.online_eval, rank=True),
-                          input_signature=[spec])
+    strategy = model.distribute_strategy
+
+    def step(learn, rank):
+        run = lambda w: model.run_window(w, learn=learn, rank=rank)   # noqa: E731
+        if strategy.num_replicas_in_sync > 1:   # the same window for every replica
+            return tf.function(lambda w: strategy.run(run, args=(w,)), input_signature=[spec])
+        return tf.function(run, input_signature=[spec])
+
+    warm, measure = step(False, False), step(model.config.online_eval, True)
     for window in stream.dataset(warm_up, order="time"):
         warm(window)
     for metric in model.metrics:
