@@ -22,7 +22,7 @@ rows per step (:func:`per_replica_batch`), and each worker reads its own shard o
 
 State a training step writes outside the gradient (the sampled-softmax ``target_counts``,
 MuSENet's prototypes) is aggregated explicitly where it is created; IMN-Net's time-ordered memory
-refuses both strategies. The list, and how each is kept correct: tfrec_pkg/README.md, "State
+is kept whole on every mirrored replica (each reads every window) and refuses parameter servers. The list, and how each is kept correct: tfrec_pkg/README.md, "State
 written outside the gradient, on a cluster".
 """
 from __future__ import annotations

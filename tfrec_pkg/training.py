@@ -13,7 +13,9 @@ and planted generators return them) or plain DataFrames with the model's input c
 On a cluster (:mod:`tfrec_pkg.distributed`) the model is built in ``strategy.scope()`` and
 ``train`` follows its strategy: ``batch_size`` is the global batch, each worker reads its own
 share of the training rows (``Split.dataset(shard=...)``) and an epoch is
-``rows // batch_size`` steps; checkpoints and TensorBoard logs are written by the chief only
+``rows // batch_size`` steps -- except for a split that every replica reads whole
+(``read_by_every_replica``: IMN-Net's time windows, ``StreamSplit.replica_dataset``), whose
+epoch is its ``steps`` windows; checkpoints and TensorBoard logs are written by the chief only
 (the other workers write to temporary directories that Keras removes). With parameter servers
 validation is Keras' inline evaluation, approximate: each validation step reads the next batch
 of whichever worker runs it.
@@ -44,7 +46,7 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
         raise ValueError("TF_CONFIG is set but the model was built outside a cluster strategy: build it "
                          "inside `with tfrec_pkg.distributed.strategy_from_env().scope():`")
     if hasattr(model, "check_strategy"):  # a model that cannot train under every strategy says so first
-        model.check_strategy(strategy)      # (IMN-Net: its time-ordered state memory needs one process)
+        model.check_strategy(strategy)      # (IMN-Net: no parameter servers)
     with strategy.scope():
         model(model.example_batch())  # build first: BackupAndRestore restores into existing variables
         if hasattr(model, "adapt"):
@@ -69,11 +71,16 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
         callbacks.append(tf.keras.callbacks.TensorBoard(tensorboard_dir))
     if distributed.is_multi_worker(strategy):
         def shard(context: tf.distribute.InputContext):
+            if getattr(train_split, "read_by_every_replica", False):   # e.g. IMN-Net's windows, in time order
+                return train_split.replica_dataset(context).repeat()
             per_replica = distributed.per_replica_batch(batch_size, strategy)
             return train_split.dataset(per_replica, shuffle=True, seed=seed, group_size=group, **buckets,
                                        shard=(context.num_input_pipelines, context.input_pipeline_id)).repeat()
 
-        steps = max(1, len(train_split.frame) // batch_size)
+        if getattr(train_split, "read_by_every_replica", False):
+            steps = train_split.steps
+        else:
+            steps = max(1, len(train_split.frame) // batch_size)
         extra = {}
         if val is not None and distributed.is_parameter_server(strategy):
             # Keras' inline evaluation: each step reads the next batch of whichever worker runs it,

@@ -10,8 +10,10 @@ and prints one line ``RESULT {json}``, ``{case: result}``:
   on each replica after two steps, the one-process model's, and the targets' own counts;
 * prototypes -- MuSENet (soft scenarios): the prototypes on each replica after two steps and
   the one-process model's;
-* imn -- IMN-Net built under the two-replica strategy: the errors ``fit`` and a replicated
-  ``run_window`` step raise.
+* imn -- IMN-Net's JODIE variant trained one epoch on the planted stream's first windows by the
+  two replicas and by one process from the same initial weights: the memory tables and the
+  trainable weights of each replica and of the process, and both epoch losses; and the full IMN-Net's (with NCE)
+  epoch losses under the two replicas.
 
 Keras splits each global batch of the dataset into consecutive halves, one per replica.
 """
@@ -52,26 +54,70 @@ def _train(strategy, entry, config, train, steps, source=None):
     return model, weights, data
 
 
+IMN_WINDOWS = 6
+IMN_DIMS = {"hidden_dim": 8, "user_dim": 8, "item_dim": 8}
+
+
+def _imn(strategy, variant, train, source=None, epochs=1, learning_rate=1e-2):
+    entry, config = experiment.resolve(("imn_net", {"variant": variant, **IMN_DIMS}))
+    with strategy.scope():
+        model = experiment.build(entry, train.vocab, config, seed=0, options=train.model_options)
+        if source is not None:
+            model.set_weights(source)
+        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
+    weights = model.get_weights()
+    history = model.fit(train.stream.dataset("train").take(IMN_WINDOWS), epochs=epochs, verbose=0)
+    return model, weights, history.history["loss"]
+
+
+def _copies(variable):
+    values = getattr(variable, "values", (variable,))
+    return [np.asarray(tf.convert_to_tensor(v).numpy()).tolist() for v in values]
+
+
+def run_imn(mirrored):
+    """JODIE (no NCE) on the planted stream's first windows: memory tables and trainable weights
+    of each replica after one epoch, and of one process from the same initial weights; IMN-Net
+    (with NCE) under the two replicas: its epoch losses."""
+    entry, config = experiment.resolve(("imn_net", IMN_DIMS))
+    train, _, _ = experiment.planted_splits(entry, config, quick=True, seed=0)
+    single, initial, single_loss = _imn(tf.distribute.get_strategy(), "jodie", train)
+    replicas, _, replica_loss = _imn(mirrored, "jodie", train, source=initial)
+    tables = ("user_state", "item_state", "last_item")
+    out = {"windows": IMN_WINDOWS, "single_loss": single_loss, "replica_loss": replica_loss,
+           "single": {name: _copies(getattr(single, name))[0] for name in tables},
+           "replicas": {name: _copies(getattr(replicas, name)) for name in tables},
+           "initial_weights": [np.asarray(w).tolist() for w in initial[:1]],
+           "single_weights": [w.numpy().tolist() for w in single.trainable_weights],
+           "replica_weights": [_copies(w) for w in replicas.trainable_weights]}
+    _, _, losses = _imn(mirrored, "imn_net", train, epochs=3, learning_rate=3e-3)
+    out["nce_losses"] = [float(x) for x in losses]
+    out["train"] = _imn_train(mirrored)
+    return out
+
+
+def _imn_train(mirrored):
+    """``training.train`` (with validation: ranked by the replicas, each its share of the rows)
+    of JODIE on a coarse planted stream, then ``evaluate_stream`` on the test split, under the
+    two replicas and in one process."""
+    from tfrec_pkg import training
+
+    entry, config = experiment.resolve(("imn_net", {"variant": "jodie", "windows": 30, **IMN_DIMS}))
+    train, val, _ = experiment.planted_splits(entry, config, quick=True, seed=0)
+    out, initial = {}, None
+    for name, strategy in (("single", tf.distribute.get_strategy()), ("replicas", mirrored)):
+        with strategy.scope():
+            model = experiment.build(entry, train.vocab, config, seed=0, options=train.model_options)
+            initial = model.get_weights() if initial is None else model.set_weights(initial) or initial
+        history = training.train(model, train, val, epochs=1, learning_rate=1e-2, verbose=0).history
+        out[name] = {key: float(values[-1]) for key, values in history.items()}
+        out[name]["test_mrr"] = model.evaluate_stream(train.stream, "test")["mrr"]
+    return out
+
+
 def run(case, mirrored):
     if case == "imn":
-        entry, config = experiment.resolve(("imn_net", {"hidden_dim": 8, "user_dim": 8, "item_dim": 8}))
-        train, _, _ = experiment.planted_splits(entry, config, quick=True, seed=0)
-        with mirrored.scope():
-            model = experiment.build(entry, train.vocab, config, seed=0, options=train.model_options)
-            model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
-        out = {}
-        try:
-            model.fit(train.stream.dataset("train"), epochs=1, verbose=0)
-            out["fit"] = None
-        except ValueError as e:
-            out["fit"] = str(e)
-        window = next(iter(train.stream.dataset("train")))
-        try:  # a step of the caller's own loop, in the strategy's replica context
-            mirrored.run(tf.function(lambda w: model.run_window(w, learn=True, rank=False)), args=(window,))
-            out["step"] = None
-        except ValueError as e:
-            out["step"] = str(e)
-        return out
+        return run_imn(mirrored)
     variant, steps = CASES[case]
     entry, config = experiment.resolve(variant)
     train, _, _ = experiment.planted_splits(entry, config, quick=True, seed=0)

@@ -7,8 +7,11 @@
   all-reduced sums); these fail with the aggregation (or the all-reduce) taken out;
 * parameter-server training (chief + 2 workers + 1 ps, ``state_train.py``): the single copy of
   ``target_counts`` on the ps counts every target the workers trained on;
-* IMN-Net's time-ordered memory refuses several replicas and parameter servers with an error
-  that says why and what to do.
+* IMN-Net under two mirrored replicas (every replica reads every window, the loss terms shared
+  out by rows) ends with the memory tables and weights of one process (JODIE, no random
+  negatives), as does a two-worker MultiWorkerMirroredStrategy cluster running
+  ``training.train`` (``imn_workers.py``), and the full IMN-Net trains with finite, decreasing
+  loss; under parameter servers it refuses with an error that says why and what to do.
 
 SUM writes no state in its training step (``tfrec_pkg.models.sum``): nothing to test there.
 """
@@ -56,12 +59,67 @@ def test_two_replicas_update_musenet_prototypes_from_the_global_batch(replicas):
         np.testing.assert_allclose(np.asarray(copy), single, atol=1e-5)
 
 
-def test_imn_net_refuses_several_replicas_naming_why_and_what_to_do(replicas):
+def test_two_replicas_train_imn_jodie_as_one_process(replicas):
+    """Every replica reads every window and keeps the memory one process keeps; the loss terms
+    are shared out by rows, so the summed gradients are one process's (JODIE: no random
+    negatives). Fails when the replicas read different windows or each takes the whole loss."""
     r = replicas["imn"]
-    for where in ("fit", "step"):
-        message = r[where]
-        assert message and "IMN-Net cannot train under MirroredStrategy with 2 replicas" in message, where
-        assert "time order" in message and "one process" in message, message
+    single = r["single"]
+    assert np.abs(np.asarray(single["user_state"])).max() > 0.1 and np.asarray(single["last_item"]).max() > 1
+    for name, copies in r["replicas"].items():
+        assert len(copies) == 2, name
+        for copy in copies:
+            np.testing.assert_allclose(np.asarray(copy), np.asarray(single[name]), atol=1e-5, err_msg=name)
+    assert np.abs(np.asarray(r["single_weights"][0]) - np.asarray(r["initial_weights"][0])).max() > 1e-3
+    np.testing.assert_allclose(r["replica_loss"], r["single_loss"], rtol=1e-5)   # the replicas' shares summed
+    for single_weight, copies in zip(r["single_weights"], r["replica_weights"]):
+        assert len(copies) == 2
+        for copy in copies:
+            np.testing.assert_allclose(np.asarray(copy), np.asarray(single_weight), atol=1e-5)
+
+
+def test_two_replicas_run_training_train_for_imn_with_validation(replicas):
+    """``training.train`` under the replicas: every window read by both, the validation ranks
+    shared out by rows and summed by the metrics -- one process's logs; ``evaluate_stream``
+    after it ranks the test split as one process."""
+    r = replicas["imn"]["train"]
+    assert r["replicas"]["val_mrr"] > 0 and np.isfinite(list(r["replicas"].values())).all(), r
+    for key in ("loss", "val_loss", "val_mrr", "val_recall@10", "test_mrr"):
+        np.testing.assert_allclose(r["replicas"][key], r["single"][key], rtol=1e-4, err_msg=key)
+
+
+def test_two_replicas_train_imn_net_with_nce(replicas):
+    """The full IMN-Net (each replica draws its own negatives): finite, decreasing epoch losses."""
+    losses = replicas["imn"]["nce_losses"]
+    assert len(losses) == 3 and np.isfinite(losses).all(), losses
+    assert losses[-1] < losses[0], losses
+
+
+def test_two_worker_cluster_trains_imn_through_training_train_as_one_process(tmp_path):
+    """``training.train`` under MultiWorkerMirroredStrategy (two workers, no ps): each worker reads
+    every window (an epoch is the split's windows, not rows / batch_size), two epochs with the
+    memory reset between them and validation: both workers end with one process's memory,
+    weights and logs."""
+    out = tmp_path / "imn"
+    script = os.path.join(HERE, "imn_workers.py")
+    single = subprocess.run([sys.executable, script, str(out), "--single"], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, **ENV})
+    assert single.returncode == 0, single.stderr[-4000:]
+    log = io.StringIO()
+    with cluster.LocalCluster([sys.executable, script, str(out)], workers=2, env=ENV, out=log, grace=5) as c:
+        status = c.wait(timeout=300)
+    assert status == 0, log.getvalue()[-4000:]
+    expected = json.loads((out / "single0.json").read_text())
+    assert expected["steps"] == 2 * expected["windows"]
+    for index in (0, 1):
+        worker = json.loads((out / f"worker{index}.json").read_text())
+        assert worker["replicas"] == 2 and worker["steps"] == expected["steps"]
+        for name, table in expected["tables"].items():
+            np.testing.assert_allclose(worker["tables"][name], table, atol=1e-5, err_msg=name)
+        for weight, single_weight in zip(worker["weights"], expected["weights"]):
+            np.testing.assert_allclose(weight, single_weight, atol=1e-5)
+        for key in ("loss", "val_loss", "val_mrr", "test_mrr"):
+            np.testing.assert_allclose(worker["logs"][key], expected["logs"][key], rtol=1e-4, err_msg=key)
 
 
 def test_parameter_server_counts_live_once_on_the_ps_and_count_every_trained_target(tmp_path):

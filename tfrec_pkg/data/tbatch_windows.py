@@ -134,6 +134,9 @@ class StreamSplit:
 
     name: str
     stream: WindowedStream
+    # ``training.train`` on a cluster: every replica reads every window (:meth:`replica_dataset`,
+    # no shard per worker) and an epoch is :attr:`steps` windows, not rows / batch_size
+    read_by_every_replica = True
 
     def __post_init__(self):
         if self.name not in SPLIT_NAMES:
@@ -155,6 +158,16 @@ class StreamSplit:
         """Interactions per element of :meth:`dataset` (one time window), on average."""
         windows = np.unique(self.stream.windows[self.stream.split == self.name])
         return len(self) / max(len(windows), 1)
+
+    @property
+    def steps(self) -> int:
+        """Elements of :meth:`dataset`: this split's windows."""
+        return len(np.unique(self.stream.windows[self.stream.split == self.name]))
+
+    def replica_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
+        """:meth:`dataset` for ``distribute_datasets_from_function``: every window for every
+        replica (:func:`every_replica`), not a shard."""
+        return every_replica(self.dataset(), context)
 
     def feature_rows(self, n: int) -> dict:
         """This split's first ``n`` interactions as a model's raw inputs (``feature_spec``):
@@ -200,6 +213,17 @@ class StreamSplit:
                 out[f"{prefix}ndcg@{k}"] = float(np.mean(np.where(rank <= k, 1.0 / np.log2(1.0 + rank), 0.0)))
                 out[f"{prefix}mrr"] = float(np.mean(1.0 / rank))
         return out
+
+
+def every_replica(dataset: tf.data.Dataset, context: tf.distribute.InputContext) -> tf.data.Dataset:
+    """A window dataset for ``distribute_datasets_from_function``: every replica reads every
+    window, in order (each worker's pipeline yields each window once per local replica; the
+    pipeline hands consecutive elements to its local replicas). No sharding: the replicas share
+    each window's rows out among themselves (:mod:`tfrec_pkg.models.imn`, "Replicas")."""
+    local = context.num_replicas_in_sync // context.num_input_pipelines
+    if local == 1:
+        return dataset
+    return dataset.flat_map(lambda window: tf.data.Dataset.from_tensors(window).repeat(local))
 
 
 def next_item_data(stream: WindowedStream, max_history: int):

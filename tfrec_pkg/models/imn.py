@@ -32,6 +32,30 @@ end, i.e. the states are detached per window (truncated back-propagation). ``fit
 memory at each epoch's start (:class:`ResetStatesAtEpochStart`), and Keras' validation then
 carries the states on through the validation interactions in time order.
 
+Replicas (``MirroredStrategy``, ``MultiWorkerMirroredStrategy``: ``training.train`` on a
+cluster of workers). Every replica reads every window, in order -- the window datasets are not
+sharded (:func:`~tfrec_pkg.data.tbatch_windows.every_replica`; ``fit`` / ``evaluate`` wrap a
+window dataset, ``training.train`` reads ``StreamSplit.replica_dataset``; an epoch is the
+split's windows) -- and runs the window's t-batches in lockstep with the others. The state
+recursion runs whole on every replica: each computes every row's new states from the same
+tables, so the copies of the memory stay identical with no communication inside the window, and
+``_store`` keeps the first replica's copy (the tables' ``ONLY_FIRST_REPLICA`` aggregation).
+What is shared out is the loss: replica r of R takes rows r, r + R, ... of each t-batch,
+computes their j~ and c_t (Eqs. 11, 15), loss terms (the NCE's negatives and scores, the drift
+terms) and, when ranking, their ranks, and its t-batch loss is the mean over its rows times its
+fraction of the t-batch's rows, so the replicas' losses sum to one process's and the
+optimiser's cross-replica gradient sum is one process's gradient (equal to float round-off:
+JODIE under two replicas ends a few windows with the memory and weights of one process to
+1e-7). The per-row terms, ranks and window loss go to Keras' metrics, which sum over replicas.
+Each replica draws its own NCE negatives, so with the NCE the replicas' loss equals one
+process's in expectation only. Splitting the state recursion itself (each replica computing its
+rows' new states and the replicas merging them after every t-batch) would need an all-reduce
+inside the window's ``tf.while_loop``, which these strategies refuse on CPU (their
+cross-replica reductions go through ``merge_call``). :func:`evaluate_stream` of a model built
+under mirrored replicas runs each window on all of them. Parameter-server training is refused
+(:func:`_check_one_replica`): its workers run windows asynchronously, out of time order against
+one memory.
+
 Evaluation (``test_step``, :func:`evaluate_stream`) walks interactions in time order in runs of
 consecutive interactions without a repeated user or item: each interaction's true item is
 ranked over all items with the joint discriminator of Eqs. (23)-(24), in blocks of items, then
@@ -83,7 +107,7 @@ import tensorflow as tf
 
 from tfrec_pkg.config import Config
 from tfrec_pkg.data.interactions import DELTAS
-from tfrec_pkg.data.tbatch_windows import WindowedStream
+from tfrec_pkg.data.tbatch_windows import WindowedStream, every_replica
 from tfrec_pkg.data.vocab import Vocabulary
 from tfrec_pkg.features import NUM_RESERVED, FeatureSpec
 from tfrec_pkg.layers.mrrnn import (ItemEmbeddingPredictor, MRRNNCell, ResourceLimitedCell, TimeProjection,
@@ -160,11 +184,14 @@ class IMNNet(RecModel):
         self.num_users, self.num_items = self.vocab["user"].size, self.vocab["item"].size
         if self.num_items - NUM_RESERVED < 2:
             raise ValueError(f"IMN-Net needs at least 2 items, got {self.num_items - NUM_RESERVED}")
-        table = lambda rows, name: tf.Variable(tf.zeros([rows, c.hidden_dim]), trainable=False, name=name)  # noqa: E731
+        # the memory is written in replica context (``_store``) with the same tables on every
+        # replica (module docstring, "Replicas"): the first replica's copy is kept
+        memory = {"trainable": False, "aggregation": tf.VariableAggregation.ONLY_FIRST_REPLICA}
+        table = lambda rows, name: tf.Variable(tf.zeros([rows, c.hidden_dim]), name=name, **memory)  # noqa: E731
         self.user_state = table(self.num_users, "user_state")          # h^g_u
         self.limited_state = table(self.num_users, "limited_state")    # h^l_u
         self.item_state = table(self.num_items, "item_state")          # h_i
-        self.last_item = tf.Variable(tf.zeros([self.num_users], tf.int64), trainable=False, name="last_item")
+        self.last_item = tf.Variable(tf.zeros([self.num_users], tf.int64), name="last_item", **memory)
         # raw delta -> (delta - mean) / std, one entry per DELTAS name (module docstring)
         self.delta_mean = tf.Variable(tf.zeros([len(DELTAS)]), trainable=False, name="delta_mean")
         self.delta_std = tf.Variable(tf.ones([len(DELTAS)]), trainable=False, name="delta_std")
@@ -285,15 +312,28 @@ class IMNNet(RecModel):
                                   prev_bar)                                                  # Eq. (15)
         return general, j_hat, context
 
-    def process_step(self, tables, step):
-        """One t-batch: (new tables, per-row loss terms, the step's Eq. (22) loss, present)."""
+    def process_step(self, tables, step, own=None):
+        """One t-batch: (new tables, per-row loss terms, the step's Eq. (22) loss, present).
+        ``own``: indices of the step's rows whose loss terms (and ``present``) this replica
+        computes (None: all rows); the new tables always take every row. The loss is then this
+        replica's share of the t-batch's: the mean over its rows times its fraction of the rows,
+        so the shares of all replicas sum to the t-batch's loss (module docstring, "Replicas")."""
         users_t, limited_t, items_t, last_t = tables
         u, i = step["user"], step["item"]
         du, di, dp, v = step["user_delta"], step["item_delta"], step["user_since_purchase"], step["features"]
         v = v if self.num_features else None
-        general, j_hat, context = self.present(tables, u, du, dp)
+        mine = (lambda x: x) if own is None else (lambda x: tf.gather(x, own))  # noqa: E731
+        general, j_hat, context = self.present(tables, mine(u), mine(du), mine(dp))
         h_u, h_l, h_i = tf.gather(users_t, u), tf.gather(limited_t, u), tf.gather(items_t, i)
         new_u, new_l, new_i = self.next_states(u, i, h_u, h_l, h_i, du, di, dp, step["is_purchase"], v)
+        rows = u[:, None]
+        tables = (tf.tensor_scatter_nd_update(users_t, rows, new_u),
+                  tf.tensor_scatter_nd_update(limited_t, rows, new_l),
+                  tf.tensor_scatter_nd_update(items_t, i[:, None], new_i),
+                  tf.tensor_scatter_nd_update(last_t, rows, i))
+        if own is not None:   # the loss terms: this replica's rows only
+            rows_before = tf.size(u)
+            u, i, du, new_u, new_i, h_u, h_i = (mine(x) for x in (u, i, du, new_u, new_i, h_u, h_i))
         i_bar = self.item_static(i)
         c = self.config
         zeros = tf.zeros_like(du)
@@ -303,11 +343,8 @@ class IMNNet(RecModel):
         loss = imn_loss(terms["prediction"], terms["nce"], terms["user_drift"], terms["item_drift"],
                         c.lambda_m * c.use_embedding_loss, c.lambda_n * c.use_nce, c.lambda_u, c.lambda_i)
         loss = tf.where(tf.size(u) > 0, loss, 0.0)   # the mean of an empty step is NaN
-        rows = u[:, None]
-        tables = (tf.tensor_scatter_nd_update(users_t, rows, new_u),
-                  tf.tensor_scatter_nd_update(limited_t, rows, new_l),
-                  tf.tensor_scatter_nd_update(items_t, i[:, None], new_i),
-                  tf.tensor_scatter_nd_update(last_t, rows, i))
+        if own is not None:
+            loss *= tf.cast(tf.size(u), tf.float32) / tf.cast(tf.maximum(rows_before, 1), tf.float32)
         return tables, terms, loss, (general, j_hat, context)
 
     def next_states(self, u, i, h_u, h_l, h_i, du, di, dp, is_purchase, v):
@@ -382,13 +419,17 @@ class IMNNet(RecModel):
         _check_one_replica(tf.distribute.get_strategy(), replica=not tf.distribute.in_cross_replica_context())
         splits = window["row_splits"]
         rows = {name: value for name, value in window.items() if name != "row_splits"}
+        replica, replicas = _replica_share()
 
         def body(s, tables, total):
             step = {name: value[splits[s]:splits[s + 1]] for name, value in rows.items()}
-            new_tables, terms, loss, present = self.process_step(tables, step)
+            # several replicas: each takes the loss terms of rows r, r + R, ... of the t-batch
+            own = None if replicas == 1 else tf.range(replica, tf.shape(step["user"])[0], replicas)
+            new_tables, terms, loss, present = self.process_step(tables, step, own)
             updates = [getattr(self, f"_tracker_{name}").update_state(value) for name, value in terms.items()]
             if rank:
-                updates += self._record_ranks(self.target_ranks(present, tables[2], step["item"]))
+                targets = step["item"] if own is None else tf.gather(step["item"], own)
+                updates += self._record_ranks(self.target_ranks(present, tables[2], targets))
             with tf.control_dependencies(updates):
                 return s + 1, new_tables, total + loss
 
@@ -403,7 +444,7 @@ class IMNNet(RecModel):
 
     def _logs(self, total, rank: bool):
         loss = self._sum_trackers[0]   # RecModel's "loss": the epoch's mean window loss, like the terms
-        loss.update_state(total)
+        loss.update_state(total * _replica_share()[1])   # a replica's total is its 1/R share
         trackers = [getattr(self, f"_tracker_{name}") for name in self.loss_names] + [loss]
         return {m.name: m.result() for m in trackers + (self.rank_metrics if rank else [])}
 
@@ -413,14 +454,21 @@ class IMNNet(RecModel):
     def test_step(self, window):
         return self._logs(self.run_window(window, learn=self.config.online_eval, rank=True), rank=True)
 
-    def fit(self, *args, callbacks=None, **kwargs):
-        """Keras ``fit`` with the memory reset at every epoch's start (JODIE); one process only
+    def fit(self, x=None, *args, callbacks=None, validation_data=None, steps_per_epoch=None,
+            validation_steps=None, **kwargs):
+        """Keras ``fit`` with the memory reset at every epoch's start (JODIE). Under several
+        mirrored replicas a window dataset is read whole by every replica
+        (:func:`~tfrec_pkg.data.tbatch_windows.every_replica`); no parameter servers
         (:func:`_check_one_replica`)."""
         _check_one_replica(self.distribute_strategy)
         callbacks = list(callbacks or [])
         if not any(isinstance(cb, ResetStatesAtEpochStart) for cb in callbacks):
             callbacks.insert(0, ResetStatesAtEpochStart())
-        return super().fit(*args, callbacks=callbacks, **kwargs)
+        x, steps_per_epoch = _for_replicas(self.distribute_strategy, x, steps_per_epoch)
+        validation_data, validation_steps = _for_replicas(self.distribute_strategy, validation_data,
+                                                          validation_steps)
+        return super().fit(x, *args, callbacks=callbacks, validation_data=validation_data,
+                           steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, **kwargs)
 
     # --- serving path ----------------------------------------------------------------------
     def call_indexed(self, features, training=False):
@@ -437,14 +485,16 @@ class IMNNet(RecModel):
 
     def check_strategy(self, strategy=None) -> None:
         """Raises a ``ValueError`` when ``strategy`` (default: the one the model was built
-        under) has several replicas or parameter servers: IMN-Net trains in one process
-        (:func:`_check_one_replica`). ``training.train`` calls it before anything else."""
+        under) uses parameter servers or replicas that are not mirrored (:func:`_check_one_replica`).
+        ``training.train`` calls it before anything else."""
         _check_one_replica(strategy or self.distribute_strategy)
 
-    def evaluate(self, *args, **kwargs):
-        """Keras ``evaluate``: its steps write the memory too (one process only, :func:`_check_one_replica`)."""
+    def evaluate(self, x=None, *args, steps=None, **kwargs):
+        """Keras ``evaluate``: its steps write the memory too (mirrored replicas read every
+        window, no parameter servers: :func:`_check_one_replica`)."""
         _check_one_replica(self.distribute_strategy)
-        return super().evaluate(*args, **kwargs)
+        x, steps = _for_replicas(self.distribute_strategy, x, steps)
+        return super().evaluate(x, *args, steps=steps, **kwargs)
 
     def evaluate_stream(self, stream, split: str = "test", warm_up=("train", "val")) -> dict:
         """:func:`evaluate_stream` of this model: what ``evaluation.evaluate(model, split, "stream")`` runs."""
@@ -628,31 +678,58 @@ class IMNNet(RecModel):
 
 
 def _check_one_replica(strategy, replica: bool = True) -> None:
-    """IMN-Net trains in one process on one device: a ``ValueError`` naming why and what to do
-    when its training or evaluation steps would run under several replicas or parameter servers.
+    """IMN-Net trains in one process or under mirrored replicas (``MirroredStrategy``,
+    ``MultiWorkerMirroredStrategy``): a ``ValueError`` naming why and what to do when its
+    training or evaluation steps would run under parameter servers (or another kind of
+    several replicas).
 
     Why: the memory (user_state, limited_state, item_state, last_item) is a recursion over the
     stream in time order -- each t-batch reads the states the previous one wrote, and a window's
-    gradient flows through them (module docstring, "Training"). Data parallelism would split
-    every t-batch's rows over the replicas and merge the rows each replica writes after every
-    t-batch, inside the window's gradient tape; that is not implemented. Without it, mirrored
-    replicas would each keep a memory that took only their own rows (the copies diverge, and a
-    user's next interaction would read a state that missed the last one), and the workers of
-    parameter-server training would run different windows at once against one memory, out of
-    time order. ``replica``: whether the caller runs in a replica context (a step); a single
-    process that merely holds a strategy (e.g. the coordinator of parameter-server training
-    running :func:`evaluate_stream`) reads and writes the memory in order and is allowed.
+    gradient flows through them (module docstring, "Training"). Mirrored replicas run in lockstep
+    on the same window, each runs the whole recursion (so they keep the same memory) and takes
+    its share of the rows' loss terms (module docstring, "Replicas"); the workers of
+    parameter-server training would run different windows at once, asynchronously, against one
+    memory, out of time order. ``replica``: whether the caller runs in a replica context (a
+    step); a single process that merely holds a strategy (e.g. the coordinator of
+    parameter-server training running :func:`evaluate_stream`) reads and writes the memory in
+    order and is allowed.
     """
     parameter_servers = isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
-    if replica and (parameter_servers or strategy.num_replicas_in_sync > 1):
+    mirrored = isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy))
+    if replica and (parameter_servers or (strategy.num_replicas_in_sync > 1 and not mirrored)):
         kind = ("ParameterServerStrategy" if parameter_servers
                 else f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replicas")
         raise ValueError(
             f"IMN-Net cannot train under {kind}: its state memory (user_state, limited_state, "
             "item_state, last_item) is updated in time order, one t-batch after the other, and "
-            "replicas or parameter-server workers would each update it with their own rows, out of "
-            "order. Train it in one process on one device: build and fit it outside any "
-            "tf.distribute strategy scope (without TF_CONFIG), e.g. `tfrec train` on one machine.")
+            "parameter-server workers would update it with different windows at once, out of "
+            "order. Train it in one process, or under MultiWorkerMirroredStrategy (a TF_CONFIG "
+            "cluster of workers without ps tasks) or MirroredStrategy, whose replicas step through "
+            "the windows together.")
+
+
+def _replica_share():
+    """(this replica's id, replicas in sync) in a replica context; (0, 1) outside one."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return 0, 1
+    return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+
+def _for_replicas(strategy, data, steps):
+    """``(data, steps)`` for Keras under ``strategy``: a window ``tf.data.Dataset`` under several
+    replicas becomes a ``DatasetCreator`` that every replica reads whole (:func:`every_replica`,
+    repeated: Keras keeps the iterator across epochs) with ``steps`` = its windows; anything else
+    as given."""
+    if strategy.num_replicas_in_sync == 1 or not isinstance(data, tf.data.Dataset):
+        return data, steps
+    if steps is None:
+        steps = int(data.cardinality())
+        if steps < 0:
+            raise ValueError("IMN-Net under several replicas needs the number of windows: pass steps "
+                             "(steps_per_epoch / validation_steps) with a dataset of unknown cardinality")
+    creator = tf.keras.utils.experimental.DatasetCreator(lambda context: every_replica(data, context).repeat())
+    return creator, steps
 
 
 class ResetStatesAtEpochStart(tf.keras.callbacks.Callback):
@@ -667,14 +744,21 @@ def evaluate_stream(model: IMNNet, stream, split: str = "test", warm_up=("train"
     the memory is reset, rebuilt by a pass over the ``warm_up`` splits in time order (no
     learning) and carried through ``split`` (ranked, then updated, one interaction run at a
     time; trained online when ``config.online_eval``). Returns Recall@10/20, NDCG@10/20, MRR,
-    the number of ranked interactions and whether weights were trained online."""
+    the number of ranked interactions and whether weights were trained online. A model built
+    under mirrored replicas runs each window on all of them (module docstring, "Replicas")."""
     model.reset_states()
     for metric in model.metrics:
         metric.reset_state()
     spec = stream.dataset(split, order="time").element_spec
-    warm = tf.function(lambda w: model.run_window(w, learn=False, rank=False), input_signature=[spec])
-    measure = tf.function(lambda w: model.run_window(w, learn=model.config.online_eval, rank=True),
-                          input_signature=[spec])
+    strategy = model.distribute_strategy
+
+    def step(learn, rank):
+        run = lambda w: model.run_window(w, learn=learn, rank=rank)   # noqa: E731
+        if strategy.num_replicas_in_sync > 1:   # the same window for every replica
+            return tf.function(lambda w: strategy.run(run, args=(w,)), input_signature=[spec])
+        return tf.function(run, input_signature=[spec])
+
+    warm, measure = step(False, False), step(model.config.online_eval, True)
     for window in stream.dataset(warm_up, order="time"):
         warm(window)
     for metric in model.metrics:
