@@ -301,8 +301,11 @@ def test_cli_usage_errors_are_one_line_and_exit_2(args, error):
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_cli_stopped_by_a_signal_stops_every_task(task, sig, status):
     command = task("sleep")
+    # SIGINT as a terminal delivers it: a process started with SIGINT ignored (as pytest-xdist's
+    # workers start their children) keeps ignoring it, which Python and the launcher honour
     launcher = subprocess.Popen([*TFREC, "cluster", "--workers", "2", "--", *command], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=ENV)
+                                stderr=subprocess.PIPE, text=True, env=ENV,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_until(lambda: len(_pids(command)) == 2)
         launcher.send_signal(sig)
