@@ -137,3 +137,4 @@ def test_parameter_server_counts_live_once_on_the_ps_and_count_every_trained_tar
     assert result["counts_sum"] == result["steps"] * result["batch"]
     message = result["imn_error"]
     assert message and message.startswith("IMN-Net cannot train under ParameterServerStrategy"), message
+
