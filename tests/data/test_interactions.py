@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfrec_pkg.data.interactions import DELTAS, InteractionStream, standardise, time_deltas
+from tfrec_pkg.data.interactions import DELTAS, InteractionStream, seconds, standardise, time_deltas
 
 
 def frame(n=12, seed=0):
@@ -94,6 +94,14 @@ def test_time_deltas_of_datetimes_are_seconds():
                                                + pd.to_timedelta(f["timestamp"], unit="h")))
     seconds = s.frame.assign(timestamp=(s.frame["timestamp"] - s.frame["timestamp"].min()).dt.total_seconds())
     np.testing.assert_allclose(time_deltas(s).to_numpy(), reference_deltas(seconds))
+
+
+def test_seconds_are_posix_for_datetimes_and_numbers_as_they_are():
+    naive = pd.Series(pd.to_datetime(["1970-01-01 00:01:00.00", "2026-12-03 06:00:00.25"]))
+    aware = naive.dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai")   # the same instants
+    want = [60.0, pd.Timestamp("2026-12-03 06:00:00.25", tz="UTC").timestamp()]
+    assert seconds(naive).tolist() == seconds(aware).tolist() == want and seconds(naive).dtype == np.float64
+    assert seconds(pd.Series([3, 1_764_000_000])).tolist() == [3.0, 1_764_000_000.0]
 
 
 def test_standardise_uses_training_rows_only():

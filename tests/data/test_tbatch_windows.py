@@ -27,6 +27,16 @@ def test_windows_cover_each_row_once_without_repeats_inside_a_step():
     assert abs(stream.columns["user_delta"][stream.split == "train"].mean()) < 1e-5   # standardised on train
 
 
+def test_elements_carry_raw_float64_times():
+    data = resource_limited(num_users=10, num_items=20, num_events=300, seed=3)
+    stream = WindowedStream.from_stream(data, parts=10)
+    assert stream.time_origin == data.frame["timestamp"].min()
+    rows, _ = stream.window_steps(("val",), "time")[0]
+    first = next(iter(stream.dataset("val", order="time")))
+    assert first["timestamp"].dtype.name == "float64"
+    np.testing.assert_array_equal(first["timestamp"].numpy(), data.frame["timestamp"].to_numpy(np.float64)[rows])
+
+
 def test_consecutive_runs_cut_at_a_repeat_a_segment_or_the_size():
     users = np.array([1, 2, 1, 3, 4, 5, 6])
     items = np.array([7, 8, 9, 8, 1, 2, 3])

@@ -53,7 +53,8 @@ def test_stream_splits_cover_the_stream_in_time_order(stream):
     assert len(train_split) + len(val) + len(test) == len(stream.split)
     assert (train_split.warm_up, val.warm_up, test.warm_up) == ((), ("train",), ("train", "val"))
     assert train_split.vocab is stream.vocab
-    assert train_split.model_options == {"num_features": stream.num_features, "delta_stats": stream.delta_stats}
+    assert train_split.model_options == {"num_features": stream.num_features, "delta_stats": stream.delta_stats,
+                                         "time_origin": stream.source.frame["timestamp"].min()}
     assert train_split.rows_per_batch == len(train_split) / len(stream.window_steps(("train",), order="time"))
     # training.train asks for a shuffled training set: the windows stay in time order
     assert as_lists(train_split.dataset(256, shuffle=True, seed=3)) == as_lists(stream.dataset("train"))

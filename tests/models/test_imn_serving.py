@@ -18,21 +18,23 @@ import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import tfrec_pkg  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tensorflow as tf
 
 from tfrec_pkg import export
-from tfrec_pkg.data.interactions import DELTAS, standardise, time_deltas
+from tfrec_pkg.data.interactions import DELTAS, seconds, standardise, time_deltas
 from tfrec_pkg.data.synthetic.resource_limited import resource_limited
 from tfrec_pkg.data.tbatch_windows import WindowedStream
 from tfrec_pkg.features import NUM_RESERVED
 from tfrec_pkg.models.imn import IMNConfig, IMNNet
-from tfrec_pkg.serving.nrt import InMemoryStateStore, NRTUserStates
+from tfrec_pkg.serving.nrt import EventsNotApplied, InMemoryStateStore, NRTUserStates
 
 TINY = dict(hidden_dim=6, user_dim=5, item_dim=4, num_samples=6)
-EVENT_COLUMNS = DELTAS + ("is_purchase", "features")
+EVENT_COLUMNS = DELTAS + ("is_purchase", "features")   # update_state's
+NRT_COLUMNS = ("timestamp", "is_purchase", "features")  # the NRT loop's: it keeps the times
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +49,14 @@ def served(tmp_path_factory):
     for window in stream.dataset("train", order="time"):
         run(window)
     path = export.save(model, str(tmp_path_factory.mktemp("imn") / "imn"))
-    snapshot = [t.numpy() for t in model._tables()]
+    snapshot = [t.numpy() for t in (*model._tables(), *model._clocks())]   # the 4 tables, then the clocks
     return stream, model, path, snapshot, run
 
 
 def restore(model, snapshot):
-    model._store([tf.constant(t) for t in snapshot])
+    model._store([tf.constant(t) for t in snapshot[:4]])
+    for clock, value in zip(model._clocks(), snapshot[4:]):
+        clock.assign(value)
 
 
 def raw(vocab, indices):
@@ -87,6 +91,7 @@ def val_steps(stream):
                     "item_id": raw(stream.vocab["item"], stream.columns["item"][r])}
             step |= {k: raw_deltas[k][r] for k in DELTAS}
             step |= {k: stream.columns[k][r] for k in ("is_purchase", "features")}
+            step["timestamp"] = seconds(stream.source.frame["timestamp"])[r]
             out.append(step | {"z": {k: z[k][r] for k in DELTAS}})
     return out
 
@@ -246,8 +251,30 @@ def test_unknown_ids_map_to_oov_and_k_is_per_row(served):
         features=tf.zeros([1, stream.num_features]))
     assert np.isfinite(new["general_state"].numpy()).all() and new["last_item_id"].numpy().tolist() == [123]
     first_and_unknown = tf.constant([stream.vocab["item"].ids[0], 5], tf.int64)
-    snap = sigs["initial_item_state"](item_id=first_and_unknown)["item_state"].numpy()
-    np.testing.assert_array_equal(snap, snapshot[2][[NUM_RESERVED, 1]])
+    snap = sigs["initial_item_state"](item_id=first_and_unknown)
+    np.testing.assert_array_equal(snap["item_state"].numpy(), snapshot[2][[NUM_RESERVED, 1]])
+    assert snap["last_time"].numpy()[1] == stream.time_origin   # unknown: the clock's start
+    start = sigs["initial_state"](user_id=tf.constant([99_999_999], tf.int64))
+    assert start["last_time"].numpy().tolist() == start["last_purchase_time"].numpy().tolist() == [stream.time_origin]
+
+
+def test_the_memory_keeps_last_times_for_serving(served):
+    """The clocks after the training windows (the export's snapshot) equal the stream's last
+    times per user, per user's purchases and per item; a reset puts them back at the origin."""
+    stream, model, _, snapshot, _ = served
+    restore(model, snapshot)
+    user_last, user_bought, item_last = last_times(stream, "train")
+    users, items = np.asarray(stream.vocab["user"].ids), np.asarray(stream.vocab["item"].ids)
+    u, i = stream.vocab["user"].lookup(users), stream.vocab["item"].lookup(items)
+    origin = stream.time_origin
+    clocks = [c.numpy().copy() for c in model._clocks()]
+    np.testing.assert_array_equal(clocks[0][u], [user_last.get(x, origin) for x in users])
+    np.testing.assert_array_equal(clocks[1][u], [user_bought.get(x, origin) for x in users])
+    np.testing.assert_array_equal(clocks[2][i], [item_last.get(x, origin) for x in items])
+    assert len(user_bought) > 0 and (clocks[1][u] < clocks[0][u]).any()
+    model.reset_states()
+    assert all((c.numpy() == origin).all() for c in model._clocks())
+    restore(model, snapshot)
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -275,14 +302,28 @@ def test_bad_shapes_and_dtypes_are_refused_by_the_signatures(served):
         model.update_state(*[tf.zeros([1])] * 2, *[tf.zeros([1, 6])] * 3, *[tf.zeros([1])] * 4)
 
 
+def last_times(stream, upto: str):
+    """Independent rendering of the clocks after the splits up to ``upto``: per raw user its
+    last time and last purchase time, per raw item its last time (the time origin before any)."""
+    frame = stream.source.frame[np.isin(stream.split, SPLITS[:SPLITS.index(upto) + 1])]
+    t = pd.Series(seconds(frame["timestamp"]), index=frame.index)
+    bought = frame["action"] == 1
+    return (t.groupby(frame["user_id"]).max().to_dict(), t[bought].groupby(frame["user_id"][bought]).max().to_dict(),
+            t.groupby(frame["item_id"]).max().to_dict())
+
+
+SPLITS = ("train", "val", "test")
+
+
 def _nrt_replay(served, store):
-    """The NRT loop over the loaded export, one t-batch per on_events call: the stored states
-    equal the memory after run_window, and its scores equal memory scoring."""
+    """The NRT loop over the loaded export, one t-batch per on_events call with the events'
+    times: the stored states equal the memory after run_window, the stored times the stream's
+    last times, and its scores at a time ``now`` equal memory scoring with the deltas to it."""
     stream, model, path, snapshot, run = served
     restore(model, snapshot)
     nrt = NRTUserStates(tf.saved_model.load(path), store)
     for step in val_steps(stream):
-        nrt.on_events(step["user_id"], step["item_id"], **{k: step[k] for k in EVENT_COLUMNS})
+        nrt.on_events(step["user_id"], step["item_id"], **{k: step[k] for k in NRT_COLUMNS})
     run_val(stream, model, run)
     users = np.asarray(stream.vocab["user"].ids[:6])
     items = np.asarray(stream.vocab["item"].ids)
@@ -292,22 +333,43 @@ def _nrt_replay(served, store):
     np.testing.assert_allclose(got["general_state"], tables[0][u], atol=1e-5)
     np.testing.assert_allclose(got["limited_state"], tables[1][u], atol=1e-5)
     np.testing.assert_allclose(nrt.item_states(items)["item_state"], tables[2][i], atol=1e-5)
+    origin = stream.time_origin
+    user_last, user_bought, item_last = last_times(stream, "val")
+    np.testing.assert_array_equal(got["last_time"], [user_last.get(x, origin) for x in users])
+    np.testing.assert_array_equal(got["last_purchase_time"], [user_bought.get(x, origin) for x in users])
+    np.testing.assert_array_equal(nrt.item_states(items)["last_time"], [item_last.get(x, origin) for x in items])
     _, _, stats = delta_renderings(stream)
-    du = np.linspace(0, 2 * stats["user_delta"][0], 6).astype(np.float32)
-    dp = np.linspace(2 * stats["user_since_purchase"][0], 0, 6).astype(np.float32)
+    now = max(user_last.values()) + np.linspace(0, 2 * stats["user_delta"][0], 6)   # after every event
+    du, dp = now - got["last_time"], now - got["last_purchase_time"]
+    assert (du > 0).any() and (dp > du).any()
     cands = items[np.arange(18).reshape(6, 3) % len(items)]
     present = model.present(model._tables(), tf.constant(u), zscore(stats, "user_delta", du),
                             zscore(stats, "user_since_purchase", dp))
     want = model.candidate_scores(present, tables[2], tf.constant(stream.vocab["item"].lookup(cands))).numpy()
-    np.testing.assert_allclose(nrt.score(users, cands, user_delta=du, user_since_purchase=dp), want, atol=1e-5)
-    ids, scores = nrt.top_k(users, k=4, user_delta=du, user_since_purchase=dp)
+    np.testing.assert_allclose(nrt.score(users, cands, now=now), want, atol=1e-5)
+    ids, scores = nrt.top_k(users, k=4, now=now)
     assert ids.shape == (6, 4) and np.all(np.diff(scores, axis=1) <= 0)
     with pytest.raises(ValueError, match="one event per item"):
-        nrt.on_events(users[:2], [items[0], items[0]], **{k: np.zeros(2, np.float32) for k in EVENT_COLUMNS[:4]},
+        nrt.on_events(users[:2], [items[0], items[0]], timestamp=now[:2], is_purchase=np.zeros(2),
                       features=np.zeros((2, stream.num_features), np.float32))
     with pytest.raises(ValueError, match="missing \\['is_purchase'"):
-        nrt.on_events(users[:1], items[:1], **{k: np.zeros(1, np.float32) for k in DELTAS},
-                      features=np.zeros((1, stream.num_features), np.float32))
+        nrt.on_events(users[:1], items[:1], timestamp=now[:1], features=np.zeros((1, stream.num_features)))
+    with pytest.raises(ValueError, match="missing \\['timestamp'.*unexpected \\['user_delta'"):
+        nrt.on_events(users[:1], items[:1], user_delta=[1.0], is_purchase=[0.0],
+                      features=np.zeros((1, stream.num_features)))
+    with pytest.raises(ValueError, match=f"now is before the last event of users {int(users[0])} \\(last event at"):
+        nrt.top_k(users[:1], k=2, now=got["last_time"][:1] - 1.0)
+    # an event older than its user's last one is handed back with the reason; the others apply
+    before = nrt.states(users[:2])
+    late, fine = got["last_time"][0] - 5.0, now[1]
+    with pytest.raises(EventsNotApplied) as caught:
+        nrt.on_events(users[:2], items[:2], timestamp=[late, fine], is_purchase=[1.0, 0.0],
+                      features=np.zeros((2, stream.num_features)))
+    assert caught.value.user_ids == [users[0]] and caught.value.columns["timestamp"] == [late]
+    assert "before the user's last event" in caught.value.reasons[str(users[0])]
+    after = nrt.states(users[:2])
+    np.testing.assert_array_equal(after["general_state"][0], before["general_state"][0])
+    assert after["last_time"][1] == fine and after["last_purchase_time"][1] == before["last_purchase_time"][1]
     restore(model, snapshot)
     return nrt
 
@@ -318,7 +380,9 @@ def test_nrt_loop_with_in_memory_store(served):
     stream = served[0]
     seen = np.isin(stream.split, ["val"])
     users, items = set(stream.columns["user"][seen].tolist()), set(stream.columns["item"][seen].tolist())
-    assert len(store) == len(users) + len(items)
+    # the validation events' users and items, and the item of the late-event check's applied event
+    extra = set(stream.vocab["item"].lookup(np.asarray(stream.vocab["item"].ids[1:2])).tolist()) - items
+    assert len(store) == len(users) + len(items) + len(extra)
 
 
 def test_nrt_loop_with_redis(served, redis_server):
@@ -349,20 +413,23 @@ def test_serving_indices_converts_to_onnx(served, tmp_path):
     assert os.path.getsize(out) > 0
 
 
-def test_delta_statistics_travel_with_the_model(served, tmp_path):
-    """The training rows' statistics: set from the split (model_options, adapt), kept by
-    get_config / from_config and by save_trained / load_trained."""
+def test_delta_statistics_and_time_origin_travel_with_the_model(served, tmp_path):
+    """The training rows' statistics and the stream's time origin: set from the split
+    (model_options, adapt), kept by get_config / from_config and by save_trained / load_trained."""
     stream, model, _, _, _ = served
     _, _, stats = delta_renderings(stream)
     for name in DELTAS:
         np.testing.assert_allclose(model.delta_stats()[name], stats[name], rtol=1e-6)
+    origin = seconds(stream.source.frame["timestamp"]).min()
+    assert model.time_origin.numpy() == origin
     again = IMNNet.from_config(model.get_config())
     assert again.delta_stats() == model.delta_stats() and again.num_features == model.num_features
+    assert again.time_origin.numpy() == origin and (again.user_last_time.numpy() == origin).all()
     loaded = IMNNet.load_trained(model.save_trained(str(tmp_path / "trained")))
-    assert loaded.delta_stats() == model.delta_stats()
+    assert loaded.delta_stats() == model.delta_stats() and loaded.time_origin.numpy() == origin
     fresh = IMNNet(IMNConfig(**TINY), stream.vocab, num_features=stream.num_features)
-    assert fresh.delta_stats() == {name: (0.0, 1.0) for name in DELTAS}
+    assert fresh.delta_stats() == {name: (0.0, 1.0) for name in DELTAS} and fresh.time_origin.numpy() == 0.0
     fresh.adapt(stream.splits()[0])
-    assert fresh.delta_stats() == model.delta_stats()
+    assert fresh.delta_stats() == model.delta_stats() and fresh.time_origin.numpy() == origin
     with pytest.raises(ValueError, match="missing \\['item_delta'"):
         fresh.set_delta_stats({"user_delta": (0.0, 1.0), "user_since_purchase": (0.0, 1.0)})

@@ -18,7 +18,7 @@ a purchase, with an optional feature vector v_t.
   first interaction, and a user's time before a first purchase, count from the stream's first
   timestamp, as JODIE's public code does (its time of "no previous interaction" is 0 on a clock
   that starts at the first interaction). Units are those of ``timestamp``; datetimes become
-  seconds.
+  POSIX seconds (:func:`seconds`).
 * :func:`standardise`: z-scores with the mean and standard deviation of the training rows only.
   JODIE's code scales ``delta + 1`` with statistics of the whole stream, test included; IMN does
   not say, and we do not let test data shape the inputs.
@@ -83,7 +83,7 @@ class InteractionStream:
 
 def time_deltas(stream: InteractionStream) -> pd.DataFrame:
     """The raw :data:`DELTAS` per interaction, float64 (module docstring)."""
-    t = _seconds(stream.frame["timestamp"])
+    t = seconds(stream.frame["timestamp"])
     if len(t) == 0:
         return pd.DataFrame({name: np.zeros(0) for name in DELTAS})
     user = pd.factorize(stream.frame["user_id"])[0]
@@ -95,6 +95,15 @@ def time_deltas(stream: InteractionStream) -> pd.DataFrame:
     last_purchase = _previous(user, pd.Series(bought).groupby(user).ffill().to_numpy(), t0)
     return pd.DataFrame({"user_delta": t - _previous(user, t, t0), "item_delta": t - _previous(item, t, t0),
                          "user_since_purchase": t - np.where(np.isnan(last_purchase), t0, last_purchase)})
+
+
+def seconds(timestamps: pd.Series) -> np.ndarray:
+    """Timestamps as float64 numbers, the time unit of every delta: datetimes in POSIX seconds
+    (naive ones read as UTC), numbers as they are."""
+    if ptypes.is_datetime64_any_dtype(timestamps.dtype):
+        utc = pd.to_datetime(timestamps, utc=True)
+        return (utc - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
+    return timestamps.to_numpy(np.float64)
 
 
 def standardise(values: pd.DataFrame, fit_rows) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
@@ -123,13 +132,6 @@ def _previous(codes: np.ndarray, values: np.ndarray, default: float) -> np.ndarr
     first = pd.Series(codes).duplicated().to_numpy()
     out[~first] = default
     return out
-
-
-def _seconds(timestamps: pd.Series) -> np.ndarray:
-    """Timestamps as float64 numbers: datetimes in seconds, numbers as they are."""
-    if ptypes.is_datetime64_any_dtype(timestamps.dtype):
-        return (timestamps - timestamps.min()).dt.total_seconds().to_numpy(np.float64)
-    return timestamps.to_numpy(np.float64)
 
 
 def _sortable(timestamps: pd.Series) -> np.ndarray:

@@ -13,7 +13,8 @@ one element per time window, its interactions grouped into steps that can run in
 
 An element is a dict of flat per-interaction tensors in processing order -- ``user``, ``item``
 (vocabulary indices), the standardised deltas :data:`~tfrec_pkg.data.interactions.DELTAS`,
-``is_purchase`` (float 0/1), ``features`` ``[n, F]`` -- and ``row_splits`` ``[steps + 1]``: step
+``is_purchase`` (float 0/1), ``timestamp`` (float64, :func:`~tfrec_pkg.data.interactions.seconds`:
+the model keeps each entity's last time for serving), ``features`` ``[n, F]`` -- and ``row_splits`` ``[steps + 1]``: step
 s is rows ``row_splits[s]:row_splits[s + 1]`` (a ragged batch without padding).
 
 Ids: one vocabulary per entity over the *whole* stream (JODIE's memory has a row per user and
@@ -37,7 +38,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec_pkg.data.interactions import DELTAS, PURCHASE, SPLIT, InteractionStream, standardise, time_deltas
+from tfrec_pkg.data.interactions import DELTAS, PURCHASE, SPLIT, InteractionStream, seconds, standardise, time_deltas
 from tfrec_pkg.data.tbatch import JODIE_WINDOWS, jodie_windows, tbatches
 from tfrec_pkg.data.vocab import Vocabulary
 
@@ -63,18 +64,25 @@ class WindowedStream:
         split = stream.split_of(ratios)
         vocab = {"user": Vocabulary.fit(frame["user_id"], "int64"), "item": Vocabulary.fit(frame["item_id"], "int64")}
         deltas, stats = standardise(time_deltas(stream), split == "train")
+        times = seconds(frame["timestamp"])
         columns = {"user": vocab["user"].lookup(frame["user_id"].to_numpy()),
                    "item": vocab["item"].lookup(frame["item_id"].to_numpy()),
                    **{name: deltas[name].to_numpy(np.float32) for name in DELTAS},
                    "is_purchase": (frame["action"].to_numpy() == PURCHASE).astype(np.float32),
-                   "features": stream.features.astype(np.float32)}
-        times = frame["timestamp"]
-        seconds = (times - times.min()).dt.total_seconds() if hasattr(times, "dt") else times
-        return cls(columns, split, jodie_windows(np.asarray(seconds, np.float64), parts), vocab, stats, stream)
+                   "timestamp": times, "features": stream.features.astype(np.float32)}
+        windows = jodie_windows(times - times[0] if len(times) else times, parts)
+        return cls(columns, split, windows, vocab, stats, stream)
 
     @property
     def num_features(self) -> int:
         return self.columns["features"].shape[1]
+
+    @property
+    def time_origin(self) -> float:
+        """The stream's first time (:func:`~tfrec_pkg.data.interactions.seconds`): where an
+        entity's clock starts before its first interaction (or a user's before its first
+        purchase), as :func:`~tfrec_pkg.data.interactions.time_deltas` counts."""
+        return float(self.columns["timestamp"][0]) if len(self.columns["timestamp"]) else 0.0
 
     def splits(self) -> tuple[StreamSplit, StreamSplit, StreamSplit]:
         """(train, val, test) views of this stream for ``training.train`` and ``evaluate``."""
@@ -111,15 +119,17 @@ class WindowedStream:
         if isinstance(splits, str):
             splits = (splits,)
         windows = self.window_steps(splits, order, max_step)
-        names = ("user", "item", *DELTAS, "is_purchase")
+        names = ("user", "item", *DELTAS, "is_purchase", "timestamp")
 
         def elements():
             for rows, row_splits in windows:
                 element = {name: self.columns[name][rows] for name in names}
                 yield element | {"features": self.columns["features"][rows], "row_splits": row_splits}
 
-        spec = {name: tf.TensorSpec([None], tf.int64 if name in ("user", "item") else tf.float32) for name in names}
-        spec |= {"features": tf.TensorSpec([None, self.num_features], tf.float32),
+        spec = {name: tf.TensorSpec([None], tf.float32) for name in names}
+        spec |= {"user": tf.TensorSpec([None], tf.int64), "item": tf.TensorSpec([None], tf.int64),
+                 "timestamp": tf.TensorSpec([None], tf.float64),
+                 "features": tf.TensorSpec([None, self.num_features], tf.float32),
                  "row_splits": tf.TensorSpec([None], tf.int64)}
         data = tf.data.Dataset.from_generator(elements, output_signature=spec)
         return data.apply(tf.data.experimental.assert_cardinality(len(windows))).prefetch(2)
@@ -149,9 +159,10 @@ class StreamSplit:
     @property
     def model_options(self) -> dict:
         """Constructor arguments a stream model needs beside config and vocab (``experiment.build``):
-        the number of interaction features and the training rows' delta statistics (the model
-        standardises raw deltas with them)."""
-        return {"num_features": self.stream.num_features, "delta_stats": dict(self.stream.delta_stats)}
+        the number of interaction features, the training rows' delta statistics (the model
+        standardises raw deltas with them) and the stream's time origin (its clocks' start)."""
+        return {"num_features": self.stream.num_features, "delta_stats": dict(self.stream.delta_stats),
+                "time_origin": self.stream.time_origin}
 
     @property
     def rows_per_batch(self) -> float:

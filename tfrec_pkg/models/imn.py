@@ -96,7 +96,11 @@ standardised inside the graph with the saved statistics. The training windows of
 :class:`~tfrec_pkg.data.tbatch_windows.WindowedStream` carry the data side's standardised deltas
 (the same statistics), so the internal one-step methods (:meth:`IMNNet.process_step`,
 :meth:`IMNNet.present`, :meth:`IMNNet.present_states`, :meth:`IMNNet.next_states`) take
-standardised values.
+standardised values. Beside the states, the memory keeps each user's and item's last time and
+each user's last purchase time (raw, float64; the stream's ``time_origin`` before the first),
+written with the states by every window and exported in the snapshot (``initial_state``,
+``initial_item_state``), so that a serving store can turn an event's time into the deltas
+(:mod:`tfrec_pkg.serving.nrt`).
 """
 from __future__ import annotations
 
@@ -174,10 +178,12 @@ class IMNNet(RecModel):
     early_stopping_monitor = "val_mrr"
 
     def __init__(self, config: IMNConfig | None = None, vocab=None, num_features: int = 0, delta_stats=None,
-                 name=None):
+                 time_origin: float = 0.0, name=None):
         """``delta_stats``: ``{delta: (mean, std)}`` of the training rows for each of
         :data:`~tfrec_pkg.data.interactions.DELTAS` (``WindowedStream.delta_stats``; module
-        docstring, "Time deltas"); None leaves mean 0 / std 1 until :meth:`adapt`."""
+        docstring, "Time deltas"); None leaves mean 0 / std 1 until :meth:`adapt`.
+        ``time_origin``: the stream's first time (``WindowedStream.time_origin``), the last time
+        of an entity before its first interaction."""
         config = config or IMNConfig()
         super().__init__(config, vocab or {}, name=name or config.variant)
         c, self.num_features = config, int(num_features)
@@ -192,6 +198,14 @@ class IMNNet(RecModel):
         self.limited_state = table(self.num_users, "limited_state")    # h^l_u
         self.item_state = table(self.num_items, "item_state")          # h_i
         self.last_item = tf.Variable(tf.zeros([self.num_users], tf.int64), name="last_item", **memory)
+        # each entity's last time (and each user's last purchase), raw (module docstring, "Time
+        # deltas"): what a serving store needs to turn the next event's time into deltas
+        self.time_origin = tf.Variable(tf.constant(time_origin, tf.float64), trainable=False, name="time_origin")
+        start = tf.constant(time_origin, tf.float64)
+        clock = lambda rows, name: tf.Variable(tf.fill([rows], start), name=name, **memory)  # noqa: E731
+        self.user_last_time = clock(self.num_users, "user_last_time")
+        self.user_last_purchase = clock(self.num_users, "user_last_purchase")
+        self.item_last_time = clock(self.num_items, "item_last_time")
         # raw delta -> (delta - mean) / std, one entry per DELTAS name (module docstring)
         self.delta_mean = tf.Variable(tf.zeros([len(DELTAS)]), trainable=False, name="delta_mean")
         self.delta_std = tf.Variable(tf.ones([len(DELTAS)]), trainable=False, name="delta_std")
@@ -218,13 +232,15 @@ class IMNNet(RecModel):
                 FeatureSpec("user_delta", "float32"), FeatureSpec("user_since_purchase", "float32")]
 
     def get_config(self):
-        return super().get_config() | {"num_features": self.num_features, "delta_stats": self.delta_stats()}
+        return super().get_config() | {"num_features": self.num_features, "delta_stats": self.delta_stats(),
+                                       "time_origin": float(self.time_origin.numpy())}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         return cls(cls.config_class.from_dict(config["config"]),
                    {k: Vocabulary.from_dict(v) for k, v in config["vocab"].items()},
                    num_features=config.get("num_features", 0), delta_stats=config.get("delta_stats"),
+                   time_origin=config.get("time_origin", 0.0),
                    name=config.get("name"))
 
     # --- time deltas -----------------------------------------------------------------------
@@ -247,12 +263,15 @@ class IMNNet(RecModel):
         self.delta_std.assign(std.astype(np.float32))
 
     def adapt(self, split) -> None:
-        """The training split's delta statistics (a :class:`~tfrec_pkg.data.tbatch_windows.StreamSplit`
-        or a ``WindowedStream``): what ``training.train`` calls before fitting."""
-        stats = getattr(getattr(split, "stream", split), "delta_stats", None)
+        """The training split's delta statistics and time origin (a
+        :class:`~tfrec_pkg.data.tbatch_windows.StreamSplit` or a ``WindowedStream``): what
+        ``training.train`` calls before fitting."""
+        stream = getattr(split, "stream", split)
+        stats = getattr(stream, "delta_stats", None)
         if stats is None:
             raise ValueError(f"IMNNet.adapt takes a stream split (StreamSplit or WindowedStream), got {type(split).__name__}")
         self.set_delta_stats(stats)
+        self.time_origin.assign(stream.time_origin)
 
     def standardise(self, name: str, raw):
         """A raw delta ``[B]`` (in the stream's time unit) as the z-score the layers read."""
@@ -274,9 +293,24 @@ class IMNNet(RecModel):
 
     # --- memory ----------------------------------------------------------------------------
     def reset_states(self):
-        """Every user and item back to the initial (zero) state, no previous item."""
+        """Every user and item back to the initial (zero) state, no previous item, the clocks at
+        the time origin."""
         for table in (self.user_state, self.limited_state, self.item_state, self.last_item):
             table.assign(tf.zeros_like(table))
+        for clock in self._clocks():
+            clock.assign(tf.fill(tf.shape(clock), self.time_origin))
+
+    def _clocks(self):
+        return self.user_last_time, self.user_last_purchase, self.item_last_time
+
+    def _store_times(self, rows):
+        """Each window row's time becomes its user's and its item's last time (a purchase's, its
+        user's last purchase): the rows of a window are in time order per entity."""
+        t, bought = rows["timestamp"], rows["is_purchase"] > 0
+        users, items = rows["user"][:, None], rows["item"][:, None]
+        for clock, index, times in ((self.user_last_time, users, t), (self.item_last_time, items, t),
+                                    (self.user_last_purchase, tf.boolean_mask(users, bought), tf.boolean_mask(t, bought))):
+            clock.assign(tf.tensor_scatter_nd_max(clock.read_value(), index, times))
 
     def _tables(self):
         return (self.user_state.read_value(), self.limited_state.read_value(), self.item_state.read_value(),
@@ -440,6 +474,7 @@ class IMNNet(RecModel):
             grads = tape.gradient(total, self.trainable_variables)
             self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         self._store(tables)   # the next window reads these as constants: states detached here
+        self._store_times(rows)
         return total
 
     def _logs(self, total, rank: bool):
@@ -596,15 +631,18 @@ class IMNNet(RecModel):
 
     def initial_state(self, user_id):
         """The export-time snapshot of users' states (where a store starts a user it has not
-        seen): ``(general_state, limited_state, last_item_id)``; unknown users get the OOV row
-        (zero states unless training saw OOV users), no last item is the padding id."""
+        seen): ``(general_state, limited_state, last_item_id, last_time, last_purchase_time)``;
+        unknown users get the OOV row (zero states and the time origin unless training saw OOV
+        users), no last item is the padding id. Times are raw (float64, the stream's unit)."""
         u = self.map_ids({"user_id": user_id})["user_id"]
         return (tf.gather(self.user_state, u), tf.gather(self.limited_state, u),
-                self._raw_item_ids(tf.gather(self.last_item, u)))
+                self._raw_item_ids(tf.gather(self.last_item, u)), tf.gather(self.user_last_time, u),
+                tf.gather(self.user_last_purchase, u))
 
     def initial_item_state(self, item_id):
-        """The export-time snapshot of items' states h_i (unknown items: the OOV row)."""
-        return tf.gather(self.item_state, self.map_ids({"item_id": item_id})["item_id"])
+        """The export-time snapshot of items' states h_i and last times (unknown items: the OOV row)."""
+        i = self.map_ids({"item_id": item_id})["item_id"]
+        return tf.gather(self.item_state, i), tf.gather(self.item_last_time, i)
 
     def serving_endpoints(self):
         """``serving_default`` (scores of raw candidates from given user states), ``score_state``
@@ -654,11 +692,13 @@ class IMNNet(RecModel):
             return {"item_ids": ids, "scores": scores}
 
         def initial_state(user_id):
-            g, l, last_id = self.initial_state(user_id)
-            return {"general_state": g, "limited_state": l, "last_item_id": last_id}
+            g, l, last_id, last_time, last_purchase = self.initial_state(user_id)
+            return {"general_state": g, "limited_state": l, "last_item_id": last_id, "last_time": last_time,
+                    "last_purchase_time": last_purchase}
 
         def initial_item_state(item_id):
-            return {"item_state": self.initial_item_state(item_id)}
+            state, last_time = self.initial_item_state(item_id)
+            return {"item_state": state, "last_time": last_time}
 
         known = self.vocab["item"].ids
         endpoints.update(

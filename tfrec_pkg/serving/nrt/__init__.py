@@ -15,13 +15,15 @@ The same loop serves IMN-Net (JODIE's online serving), whose events move a user 
 key ``item:<id>``) together; see :mod:`~tfrec_pkg.serving.nrt.user_states`:
 
     nrt = NRTUserStates(tf.saved_model.load("saved_models/imn_net/1"), store)
-    nrt.on_events(user_ids=[7], item_ids=[500_012], user_delta=[3600.0], item_delta=[120.0],
-                  user_since_purchase=[86_400.0], is_purchase=[0.0], features=[[...]])
-    ids, scores = nrt.top_k(user_ids=[7], k=10, user_delta=[60.0], user_since_purchase=[86_460.0])
+    nrt.on_events(user_ids=[7], item_ids=[500_012], timestamp=[1_764_000_000.0], is_purchase=[0.0],
+                  features=[[...]])
+    ids, scores = nrt.top_k(user_ids=[7], k=10, now=[1_764_000_060.0])
 
-The deltas are raw (time since the user's last interaction, the item's last interaction, the
-user's last purchase, in the unit of the training stream's timestamps); the caller computes
-them from its own clock, the exported model standardises them.
+Times are in the unit of the training stream's timestamps (POSIX seconds for datetimes). The
+states keep each user's and item's last time and each user's last purchase time, so the loop
+turns an event's time into the model's raw deltas (time since the user's last interaction, the
+item's last interaction, the user's last purchase), which the exported model standardises; an
+id the store has not seen starts from the export's snapshot, times included.
 
 Guarantees:
 - Per user, read-update-write is atomic: the store offers a versioned read and a compare-and-set

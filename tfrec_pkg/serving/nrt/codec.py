@@ -1,5 +1,5 @@
-"""A state as bytes: an ``.npz`` of numeric arrays (float32, or int64 ids such as IMN-Net's
-``last_item_id``). Which arrays a model's state holds, and their shapes, is checked by the loop
+"""A state as bytes: an ``.npz`` of numeric arrays (float32, int64 ids such as IMN-Net's
+``last_item_id``, float64 times such as its ``last_time``). Which arrays a model's state holds, and their shapes, is checked by the loop
 (:class:`~tfrec_pkg.serving.nrt.user_states.NRTUserStates`), which knows the model."""
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ def encode_state(state: dict) -> bytes:
     arrays = {}
     for k, v in state.items():
         v = np.asarray(v)
-        arrays[k] = v.astype(np.int64) if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32)
+        if np.issubdtype(v.dtype, np.integer):
+            arrays[k] = v.astype(np.int64)
+        else:   # float64 stays (times: float32 would round today's POSIX seconds to minutes)
+            arrays[k] = v if v.dtype == np.float64 else v.astype(np.float32)
     np.savez(buf, **arrays)
     return buf.getvalue()
 

@@ -28,7 +28,7 @@ class EventsNotApplied(RuntimeError):
 
     ``user_ids``, ``item_ids``, ``category_ids``: those events, in call order (``category_ids``
     empty for models whose events have none); ``columns``: the events' other columns (IMN-Net's
-    deltas, ``is_purchase``, ``features``), {name: list}. ``reasons``: {user key: why}.
+    ``timestamp``, ``is_purchase``, ``features``), {name: list}. ``reasons``: {user key: why}.
     ``maybe_applied``: users whose write was in flight when the store failed -- the store may
     have applied them even though no reply came back."""
 

@@ -6,16 +6,19 @@ contracts, told apart by the model's signatures:
   event is (user, item, category); signatures ``initial_state`` / ``update_state`` /
   ``score_state``; every new user starts from the same initial state.
 * IMN-Net (JODIE's serving design): a user state ``general_state`` [d] + ``limited_state`` [d] +
-  ``last_item_id`` [] and an item state ``item_state`` [d] (store key ``item:<item id>``); an
-  event is (user, item, the RAW time deltas ``user_delta`` / ``item_delta`` /
-  ``user_since_purchase`` -- time since the user's last interaction, the item's last
-  interaction, the user's last purchase, in the unit of the training stream's timestamps; the
-  exported model standardises them with the statistics saved in it --, ``is_purchase``
-  [, ``features``]) and moves the user's and the item's
-  state together (one group compare-and-set: both or neither). Ids the store has not seen start
-  from the export's snapshot (``initial_state`` / ``initial_item_state``). ``score`` ranks
-  given candidates with their stored item states (``score_state``); ``top_k`` ranks every item
-  with the snapshot's item states (the stored state of the user's last item is passed in).
+  ``last_item_id`` [] + ``last_time`` [] + ``last_purchase_time`` [] and an item state
+  ``item_state`` [d] + ``last_time`` [] (store key ``item:<item id>``); an event is (user, item,
+  ``timestamp``, ``is_purchase`` [, ``features``]) and moves the user's and the item's state
+  together (one group compare-and-set: both or neither). The loop turns the event's time into
+  the model's raw deltas with the stored times (time since the user's last interaction, the
+  item's last interaction, the user's last purchase; the exported model standardises them), so
+  times are in the unit of the training stream's timestamps (POSIX seconds for datetimes,
+  :func:`tfrec_pkg.data.interactions.seconds`). An event older than its user's or item's last
+  one is handed back, not applied. Ids the store has not seen start from the export's snapshot
+  (``initial_state`` / ``initial_item_state``: states and last times as of the end of the
+  stream the model last ran). ``score`` ranks given candidates with their stored item states
+  (``score_state``); ``top_k`` ranks every item with the snapshot's item states (the stored
+  state of the user's last item is passed in); both at the time ``now`` per user.
 """
 from __future__ import annotations
 
@@ -28,9 +31,9 @@ from .errors import CorruptState, EventsNotApplied
 from .store import STATE_KEYS, StateStore, VersionedState
 
 ITEM_PREFIX = "item:"   # store key of an item's state: ITEM_PREFIX + str(item id)
-IMN_USER_KEYS = ("general_state", "limited_state", "last_item_id")
-IMN_ITEM_KEYS = ("item_state",)
-IMN_EVENT_COLUMNS = ("user_delta", "item_delta", "user_since_purchase", "is_purchase")
+IMN_USER_KEYS = ("general_state", "limited_state", "last_item_id", "last_time", "last_purchase_time")
+IMN_ITEM_KEYS = ("item_state", "last_time")
+IMN_EVENT_COLUMNS = ("timestamp", "is_purchase")
 
 
 def _with_initial(found, ids, initial) -> list[VersionedState]:
@@ -75,6 +78,9 @@ class _SUMStates:
                              if columns else "SUM events need category_ids")
         return {"category_ids": np.asarray(category_ids, np.int64)}
 
+    def out_of_order(self, users, items, columns) -> dict:
+        return {}   # SUM's events carry no time
+
     def update(self, users, items, item_ids, columns, item_states=None):
         import tensorflow as tf
 
@@ -94,8 +100,9 @@ class _IMNStates:
     def __init__(self, signatures):
         self.sig = signatures
         d = int(signatures["update_state"].structured_input_signature[1]["general_state"].shape[-1])
-        self.user_shapes = {"general_state": (d,), "limited_state": (d,), "last_item_id": ()}
-        self.item_shapes = {"item_state": (d,)}
+        self.user_shapes = {"general_state": (d,), "limited_state": (d,), "last_item_id": (), "last_time": (),
+                            "last_purchase_time": ()}
+        self.item_shapes = {"item_state": (d,), "last_time": ()}
         self.features = "features" in signatures["update_state"].structured_input_signature[1]
 
     def initial_users(self, user_ids):
@@ -112,22 +119,40 @@ class _IMNStates:
         extra += ["category_ids"] if category_ids is not None else []
         if missing or extra:
             raise ValueError(f"IMN-Net events are user_ids, item_ids and the columns {list(wanted)} "
-                             f"(raw time deltas, is_purchase 1/0{', features [n, F]' if self.features else ''}); "
-                             f"missing {missing}, unexpected {extra}")
-        out = {k: np.asarray(columns[k], np.float32) for k in wanted}
+                             f"(event times in the stream's unit, is_purchase 1/0"
+                             f"{', features [n, F]' if self.features else ''}); missing {missing}, unexpected {extra}")
+        out = {k: np.asarray(columns[k], np.float64 if k == "timestamp" else np.float32) for k in wanted}
         for k, v in out.items():
             if len(v) != n:
                 raise ValueError(f"column {k!r} has {len(v)} rows for {n} events")
+        if not np.isfinite(out["timestamp"]).all():
+            raise ValueError(f"timestamp must be finite numbers, got {out['timestamp'].tolist()}")
+        return out
+
+    def out_of_order(self, users, items, columns) -> dict:
+        """{position: why} for the events older than their user's or item's last one."""
+        t, out = columns["timestamp"], {}
+        for r, (user, item) in enumerate(zip(users, items)):
+            older = [f"the {who}'s last event at {float(state['last_time'])!r}"
+                     for who, state in (("user", user), ("item", item)) if t[r] < state["last_time"]]
+            if older:
+                out[r] = f"event time {float(t[r])!r} is before " + " and ".join(older)
         return out
 
     def update(self, users, items, item_ids, columns, user_ids=None):
         import tensorflow as tf
 
         u, i = _stack(users, IMN_USER_KEYS), _stack(items, IMN_ITEM_KEYS)
+        t, bought = columns["timestamp"], columns["is_purchase"] > 0
+        deltas = {"user_delta": t - u["last_time"], "item_delta": t - i["last_time"],
+                  "user_since_purchase": t - u["last_purchase_time"]}
         fn = self.sig["update_state"]
         new = fn(user_id=_tensor(fn, "user_id", user_ids), item_id=_tensor(fn, "item_id", item_ids),
                  general_state=tf.constant(u["general_state"]), limited_state=tf.constant(u["limited_state"]),
-                 item_state=tf.constant(i["item_state"]), **{k: tf.constant(v) for k, v in columns.items()})
+                 item_state=tf.constant(i["item_state"]),
+                 **{k: tf.constant(v, tf.float32) for k, v in deltas.items()},
+                 **{k: tf.constant(v) for k, v in columns.items() if k != "timestamp"})
+        new = dict(new) | {"last_time": t, "last_purchase_time": np.where(bought, t, u["last_purchase_time"])}
         return _unstack(new, IMN_USER_KEYS, len(users)), _unstack(new, IMN_ITEM_KEYS, len(users))
 
 
@@ -213,13 +238,14 @@ class NRTUserStates:
         """Apply one event per user (a batch of distinct users -- and, for IMN-Net, distinct
         items; repeat the call for the next events: order matters). SUM:
         ``on_events(user_ids, item_ids, category_ids)``; IMN-Net: ``on_events(user_ids, item_ids,
-        user_delta=, item_delta=, user_since_purchase=, is_purchase= [, features=])``. Returns
+        timestamp=, is_purchase= [, features=])``. Returns
         how many updates were recomputed because another writer got there first (0 without
         contention).
 
         Raises EventsNotApplied, after applying the other events, with the events that are
-        not in the store: a corrupt stored state, a store that fails (unreachable, timed out),
-        or a user still contended after ``max_attempts`` writes. Nothing is dropped silently."""
+        not in the store: a corrupt stored state, an IMN-Net event older than its user's or
+        item's last one, a store that fails (unreachable, timed out), or a user still contended
+        after ``max_attempts`` writes. Nothing is dropped silently."""
         keys = [str(u) for u in user_ids]
         if len(set(keys)) != len(keys):
             raise ValueError("on_events takes one event per user per call; split repeated users "
@@ -247,7 +273,8 @@ class NRTUserStates:
                 # jitter, so that writers that collided do not collide again in lockstep
                 time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
             try:
-                pending, users, stored_items = self._readable(pending, reasons, user_ids, items, item_keys, row)
+                pending, users, stored_items = self._readable(pending, reasons, user_ids, items, item_keys, row,
+                                                              events)
                 rows = [row[k] for k in pending]
                 cols = {k: v[rows] for k, v in events.items()}
                 if not pending:
@@ -282,9 +309,10 @@ class NRTUserStates:
             raise not_applied()
         return recomputed
 
-    def _readable(self, keys, reasons, user_ids, items, item_keys, row):
-        """The keys whose states (and items' states) read, with those states; the others go
-        into ``reasons``, so that one corrupt state does not hold back a batch."""
+    def _readable(self, keys, reasons, user_ids, items, item_keys, row, events):
+        """The keys whose states (and items' states) read and whose events are not older than
+        those states, with the states; the others go into ``reasons``, so that one corrupt state
+        or late event does not hold back a batch."""
         while True:
             try:
                 users = self._read_users(keys, [user_ids[row[k]] for k in keys])
@@ -292,20 +320,34 @@ class NRTUserStates:
                 if item_keys:
                     stored_items = self._read_items([item_keys[row[k]] for k in keys],
                                                     [items[row[k]] for k in keys], owners=keys)
-                return keys, users, stored_items
             except CorruptState as e:
                 left = [k for k in keys if k not in e.reasons]
                 if len(left) == len(keys):
                     raise
                 reasons.update(e.reasons)
                 keys = left
+                continue
+            late = self.contract.out_of_order([c.state for c in users], [c.state for c in stored_items],
+                                              {k: v[[row[key] for key in keys]] for k, v in events.items()})
+            if not late:
+                return keys, users, stored_items
+            reasons.update({keys[r]: why for r, why in late.items()})
+            keys = [k for r, k in enumerate(keys) if r not in late]
 
     # --- scoring ---------------------------------------------------------------------------
-    def _imn_request(self, user_ids, user_delta, user_since_purchase):
-        """The stored user states of these users and the stored state of each one's last item."""
+    def _imn_request(self, user_ids, now):
+        """The stored user states of these users, the stored state of each one's last item and
+        the raw deltas from their stored times to ``now``."""
         import tensorflow as tf
 
         state = self.states(user_ids)
+        now = np.asarray(now, np.float64)
+        if now.shape != (len(user_ids),) or not np.isfinite(now).all():
+            raise ValueError(f"now must hold one finite time per user ({len(user_ids)}), got {now.tolist()}")
+        early = [f"{_plain(u)!r} (last event at {float(t)!r})" for u, t, n in zip(user_ids, state["last_time"], now)
+                 if n < t]
+        if early:
+            raise ValueError(f"now is before the last event of users {', '.join(early)}")
         last = self._read_items([ITEM_PREFIX + str(i) for i in state["last_item_id"]], list(state["last_item_id"]),
                                 owners=[str(u) for u in user_ids])
         last_state = _stack([v.state for v in last], IMN_ITEM_KEYS)["item_state"]
@@ -315,14 +357,14 @@ class NRTUserStates:
                 "limited_state": tf.constant(state["limited_state"]),
                 "last_item_id": _tensor(fn, "last_item_id", state["last_item_id"]),
                 "last_item_state": tf.constant(last_state),
-                "user_delta": tf.constant(np.asarray(user_delta, np.float32)),
-                "user_since_purchase": tf.constant(np.asarray(user_since_purchase, np.float32))}
+                "user_delta": tf.constant(now - state["last_time"], tf.float32),
+                "user_since_purchase": tf.constant(now - state["last_purchase_time"], tf.float32)}
 
-    def score(self, user_ids, item_ids, category_ids=None, *, user_delta=None, user_since_purchase=None) -> np.ndarray:
+    def score(self, user_ids, item_ids, category_ids=None, *, now=None) -> np.ndarray:
         """Scores [B, C] of candidates [B, C] for users [B] from their stored states. SUM:
-        ``score(user_ids, item_ids, category_ids)``; IMN-Net: ``score(user_ids, item_ids,
-        user_delta=, user_since_purchase=)`` (each user's raw time since its last interaction and
-        last purchase, in the stream's time unit), the candidates scored with their stored states."""
+        ``score(user_ids, item_ids, category_ids)``; IMN-Net: ``score(user_ids, item_ids, now=)``
+        (each user's current time, in the stream's unit), the candidates scored with their
+        stored states."""
         import tensorflow as tf
 
         if self.contract.item_keys is None:
@@ -332,9 +374,9 @@ class NRTUserStates:
                 item_ids=tf.constant(np.asarray(item_ids, np.int64)),
                 category_ids=tf.constant(np.asarray(category_ids, np.int64)))
             return np.asarray(out["scores"])
-        if user_delta is None or user_since_purchase is None or category_ids is not None:
-            raise ValueError("IMN-Net scores take user_ids, item_ids [B, C], user_delta and user_since_purchase")
-        request = self._imn_request(user_ids, user_delta, user_since_purchase)
+        if now is None or category_ids is not None:
+            raise ValueError("IMN-Net scores take user_ids, item_ids [B, C] and now (the time per user)")
+        request = self._imn_request(user_ids, now)
         candidates = np.asarray(item_ids)
         stored = self._read_items([ITEM_PREFIX + str(i) for i in candidates.reshape(-1)], list(candidates.reshape(-1)),
                                   owners=[str(u) for u in np.repeat(np.asarray(user_ids), candidates.shape[1])])
@@ -344,16 +386,21 @@ class NRTUserStates:
                  item_states=tf.constant(states.reshape(candidates.shape + states.shape[-1:])))
         return np.asarray(out["scores"])
 
-    def top_k(self, user_ids, k=10, *, user_delta, user_since_purchase) -> tuple[np.ndarray, np.ndarray]:
+    def top_k(self, user_ids, k=10, *, now) -> tuple[np.ndarray, np.ndarray]:
         """IMN-Net: the k best raw item ids [B, k] and their scores for users [B] in their stored
-        states, over every item with the export's snapshot of item states (the stored state of
-        each user's last item is passed in)."""
+        states at times ``now`` [B], over every item with the export's snapshot of item states
+        (the stored state of each user's last item is passed in)."""
         import tensorflow as tf
 
         self._need_items("top_k")
-        request = self._imn_request(user_ids, user_delta, user_since_purchase)
+        request = self._imn_request(user_ids, now)
         out = self.signatures["top_k"](**request, k=tf.fill([len(user_ids)], tf.constant(int(k), tf.int64)))
         return np.asarray(out["item_ids"]), np.asarray(out["scores"])
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _describe(error: Exception) -> str:
