@@ -21,7 +21,9 @@ and in every model's config (fields of :class:`Config` itself): ``embedding_opti
 ``"adam"`` (one Adam over every variable, the default), ``"lazy_adam"`` or ``"adagrad"`` for
 the embedding tables (a step updates only the rows in its batch) beside Adam for the rest
 (:mod:`tfrec_pkg.models.optimizers`); ``embedding_learning_rate``, the tables' learning rate
-under those two (None: ``learning_rate``).
+under those two (None: ``learning_rate``); ``jit_compile``, XLA-compiled training, evaluation
+and prediction steps, with the ids mapped to indices in the input pipeline
+(:class:`tfrec_pkg.models.recmodel.RecModel`).
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class Config:
 
     embedding_optimizer: str = dataclasses.field(default="adam", kw_only=True)
     embedding_learning_rate: float | None = dataclasses.field(default=None, kw_only=True)
+    jit_compile: bool = dataclasses.field(default=False, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}

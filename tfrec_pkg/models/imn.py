@@ -185,6 +185,9 @@ class IMNNet(RecModel):
         ``time_origin``: the stream's first time (``WindowedStream.time_origin``), the last time
         of an entity before its first interaction."""
         config = config or IMNConfig()
+        if config.jit_compile:   # RecModel's compiled steps read id batches mapped in the pipeline
+            raise ValueError("IMN-Net does not support jit_compile: its steps run windows of t-batches over the "
+                             "memory tables, not id batches; set jit_compile=False")
         super().__init__(config, vocab or {}, name=name or config.variant)
         c, self.num_features = config, int(num_features)
         self.num_users, self.num_items = self.vocab["user"].size, self.vocab["item"].size

@@ -14,12 +14,20 @@ model's vocabularies and calls ``call_indexed``, so the same code serves trainin
 Python inference and the exported signatures. ``serving_endpoints`` describes the serving
 API; :mod:`tfrec_pkg.export` builds the SavedModel signatures and sample requests from it.
 
+Compiled steps (``config.jit_compile``): XLA cannot compile the lookup tables that map raw
+ids, so with it the ids are mapped in the input pipeline (``fit`` / ``evaluate`` / ``predict``
+map their datasets with ``map_ids``) and the XLA-compiled steps read index features
+(``map_ids`` passes them through while a step is traced). Serving is unchanged: the signatures
+map raw ids in the graph and are not XLA-compiled.
+
 Distribution: each replica divides its loss rows' sum by the number of rows over all replicas
 (:func:`global_rows`) and regularisation is scaled with ``tf.nn.scale_regularization_loss``, so
 the summed gradients are those of the global batch under any ``tf.distribute.Strategy`` (build
 and compile the model inside ``strategy.scope()``; :mod:`tfrec_pkg.distributed`).
 """
 from __future__ import annotations
+
+import contextlib
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -104,8 +112,12 @@ class RecModel(tfrs.Model):
     # --- shared glue -------------------------------------------------------------
     def map_ids(self, features) -> dict[str, tf.Tensor]:
         """Raw features -> index features: every vocabulary feature becomes its int64 index
-        (0 padding, 1 OOV); other features (and the label) pass through unchanged."""
+        (0 padding, 1 OOV); other features (and the label) pass through unchanged. Inside a
+        compiled step (``config.jit_compile``) the features are indices already (module
+        docstring) and pass through."""
         out = dict(features)
+        if self._steps_read_indices:
+            return out
         _check_batch_sizes(out)
         for spec in [*self.feature_spec, *self.training_only_spec]:
             if spec.vocabulary is not None and spec.name in features:  # serving may send a subset
@@ -152,7 +164,7 @@ class RecModel(tfrs.Model):
     # tfrs.Model's own steps add ``sum(self.losses)`` unscaled: under N replicas the L2 gradient
     # would be N times too large, so the steps differ from tfrs' in that one term.
     def train_step(self, inputs):
-        with tf.GradientTape() as tape:
+        with self._reading_indices(), tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
             regularization = self._regularization()
             total = loss + regularization
@@ -161,8 +173,59 @@ class RecModel(tfrs.Model):
         return self._logs(loss, regularization)
 
     def test_step(self, inputs):
-        loss = self.compute_loss(inputs, training=False)
+        with self._reading_indices():
+            loss = self.compute_loss(inputs, training=False)
         return self._logs(loss, self._regularization())
+
+    def predict_step(self, data):
+        with self._reading_indices():
+            return super().predict_step(data)
+
+    # --- compiled steps (module docstring) ----------------------------------------
+    _steps_read_indices = False
+
+    @contextlib.contextmanager
+    def _reading_indices(self):
+        """While a compiled step is traced, ``map_ids`` passes its (already mapped) input through."""
+        self._steps_read_indices = bool(self.config.jit_compile)
+        try:
+            yield
+        finally:
+            self._steps_read_indices = False
+
+    def compile(self, *args, **kwargs):
+        kwargs.setdefault("jit_compile", self.config.jit_compile)
+        if kwargs["jit_compile"] != self.config.jit_compile:
+            raise ValueError(f"compile(jit_compile={kwargs['jit_compile']}) disagrees with the config's "
+                             f"jit_compile={self.config.jit_compile}: set it in the config")
+        super().compile(*args, **kwargs)
+
+    def _indexed_input(self, data):
+        """``data`` as the compiled steps read it: ids mapped in the input pipeline."""
+        if not self.config.jit_compile or data is None:
+            return data
+        if isinstance(data, tf.data.Dataset):
+            return data.map(self.map_ids, num_parallel_calls=tf.data.AUTOTUNE)
+        if isinstance(data, tf.keras.utils.experimental.DatasetCreator):
+            make = data.dataset_fn
+            return tf.keras.utils.experimental.DatasetCreator(lambda context: self._indexed_input(make(context)),
+                                                              data.input_options)
+        if isinstance(data, dict):
+            return self.map_ids(data)
+        raise ValueError(f"with jit_compile, {type(self).__name__} reads a tf.data.Dataset, a DatasetCreator "
+                         f"or a dict of features, got {type(data).__name__}")
+
+    def fit(self, x=None, *args, validation_data=None, **kwargs):
+        return super().fit(self._indexed_input(x), *args, validation_data=self._indexed_input(validation_data),
+                           **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        if not kwargs.get("_use_cached_eval_dataset"):   # fit's validation reads fit's mapped data
+            x = self._indexed_input(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        return super().predict(self._indexed_input(x), *args, **kwargs)
 
     def _logs(self, loss, regularization):
         # loss and regularization are this replica's shares of the global-batch mean; times the
