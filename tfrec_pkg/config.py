@@ -22,8 +22,9 @@ and in every model's config (fields of :class:`Config` itself): ``embedding_opti
 the embedding tables (a step updates only the rows in its batch) beside Adam for the rest
 (:mod:`tfrec_pkg.models.optimizers`); ``embedding_learning_rate``, the tables' learning rate
 under those two (None: ``learning_rate``); ``jit_compile``, XLA-compiled training, evaluation
-and prediction steps, with the ids mapped to indices in the input pipeline
-(:class:`tfrec_pkg.models.recmodel.RecModel`).
+and prediction steps, with the ids mapped to indices in the input pipeline; ``precision``,
+``"float32"`` or ``"mixed_bfloat16"`` (Keras mixed precision: bfloat16 compute, float32
+weights, for the models that support it; :class:`tfrec_pkg.models.recmodel.RecModel`).
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class Config:
     embedding_optimizer: str = dataclasses.field(default="adam", kw_only=True)
     embedding_learning_rate: float | None = dataclasses.field(default=None, kw_only=True)
     jit_compile: bool = dataclasses.field(default=False, kw_only=True)
+    precision: str = dataclasses.field(default="float32", kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}

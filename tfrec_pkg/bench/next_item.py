@@ -5,6 +5,9 @@
   float32 matmul FLOP/s (FLOPs counted analytically, see :func:`train_flops_per_sequence`);
 * top-10 latency (batch 1 and 256) over 100k items with history exclusion;
 * sampled-softmax mode at 1M items: sequences/s and peak memory, next to full softmax at 1M;
+* SASRec and IPSRec-S at 10k items with XLA-compiled steps (``jit_compile``) and with bfloat16
+  compute (``precision="mixed_bfloat16"``): sequences/s and the ratio to a float32 run of the
+  same model right before;
 * the embedding tables' optimizer in sampled-softmax mode at 1M and 10M items (10M: not with
   ``quick``): today's Adam (``ipsrec_s_*_sampled_*``) against ``embedding_optimizer="lazy_adam"``
   (``ipsrec_s_*_sampled_lazy_adam_*``), sequences/s and peak RSS, and the speed ratio.
@@ -104,6 +107,14 @@ def next_item_bench(model=None, quick: bool = False) -> dict:
             for key in ("top10_b1_p50_ms", "top10_b1_p99_ms", "top10_b256_p50_ms", "top10_b256_p99_ms"):
                 if key in r:
                     out[f"ipsrec_s_100k_{key}"] = round(r[key], 2)
+    # XLA-compiled steps and bfloat16 compute (config.jit_compile, config.precision) at 10k
+    # items, each against a float32 run of the same model taken right before it
+    for name in ("sasrec", "ipsrec_s"):
+        for tag, change in (("jit", {"jit_compile": True}), ("bf16", {"precision": "mixed_bfloat16"})):
+            base = _run(10_000, VARIANTS[name], steps)["seqs_per_s"]
+            r = _run(10_000, {**VARIANTS[name], **change}, steps)["seqs_per_s"]
+            out[f"{name}_10k_{tag}_seqs_per_s"] = round(r)
+            out[f"{name}_10k_{tag}_over_float32"] = round(r / base, 2)
     for loss in ("sampled_softmax", "full_softmax"):
         r = _run(1_000_000, {"item_loss": loss}, max(2, steps // (1 if loss == "sampled_softmax" else 4)))
         tag = f"ipsrec_s_1m_{loss.split('_')[0]}"

@@ -107,6 +107,7 @@ class NextItemModel(RecModel):
 
     config_class = NextItemConfig
     loss_names = ("ce",)
+    supports_mixed_bfloat16 = True   # tests/models/test_mixed_precision.py
     early_stopping_monitor = "val_mrr_at_10"  # the reference's model selection
 
     def __init__(self, config, vocab, name=None):

@@ -20,6 +20,11 @@ map their datasets with ``map_ids``) and the XLA-compiled steps read index featu
 (``map_ids`` passes them through while a step is traced). Serving is unchanged: the signatures
 map raw ids in the graph and are not XLA-compiled.
 
+Mixed precision (``config.precision="mixed_bfloat16"``, models with
+``supports_mixed_bfloat16``): the model's layers are constructed under Keras' ``mixed_bfloat16``
+policy (bfloat16 compute, float32 variables; losses are summed in float32); their serving
+signatures still return float32 (pinned by the models' tests). Other models refuse the setting.
+
 Distribution: each replica divides its loss rows' sum by the number of rows over all replicas
 (:func:`global_rows`) and regularisation is scaled with ``tf.nn.scale_regularization_loss``, so
 the summed gradients are those of the global batch under any ``tf.distribute.Strategy`` (build
@@ -28,6 +33,7 @@ and compile the model inside ``strategy.scope()``; :mod:`tfrec_pkg.distributed`)
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -57,15 +63,50 @@ def global_rows(value) -> tf.Tensor:
     return tf.maximum(rows, 1.0)
 
 
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Keras' global dtype policy set to ``precision`` inside the block (layers take the policy
+    that is global when they are constructed), and restored after."""
+    before = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(before)
+
+
 class RecModel(tfrs.Model):
     config_class: type = Config
     loss_names: tuple = ()
+    supports_mixed_bfloat16 = False   # checked: trains and serves with accuracy kept (its tests)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every model's constructor runs under its config's precision policy (module docstring)."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__dict__["__init__"]
+
+        @functools.wraps(init)
+        def __init__(self, config=None, *args, **kw):
+            with precision_policy(getattr(config, "precision", "float32")):
+                init(self, config, *args, **kw)
+
+        cls.__init__ = __init__
 
     def __init__(self, config: Config, vocab: dict[str, Vocabulary], name: str | None = None):
         super().__init__(name=name or type(self).__name__.lower())
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, "
                             f"got {type(config).__name__}")
+        if config.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {config.precision!r}")
+        if config.precision == "mixed_bfloat16" and not self.supports_mixed_bfloat16:
+            raise ValueError(f"{type(self).__name__} does not support precision='mixed_bfloat16' (its layers mix "
+                             "dtypes that the policy does not cast); use precision='float32'")
         self.config = config
         self.vocab = dict(vocab)
         # The logged values are the metrics' results, already aggregated over the replicas
