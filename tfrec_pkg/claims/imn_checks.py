@@ -59,14 +59,13 @@ it did not (0.0030, s.e. 0.0034, p 0.22), nor did IMN-Net > IMN-Net* (-0.0008, s
 p 0.58): at this size the resource branch adds nothing measurable, every stream model stays
 far below the budget-blind oracle (the budget is worth 0.027 of Recall@10 to the oracle), and
 the sequence models are ahead of the stream models. The full-size run (``tfrec claims
-imn_net``, 200 users, 400 items, 20k interactions) has not been recorded yet: about 25 minutes
-per seed on that machine.
+imn_net``, 200 users, 400 items, 20k interactions) is in CLAIMS.md (32 minutes for 5 seeds):
+IMN-Net > JODIE held on both metrics, IMN-Net > IMN-Net* did not (p 0.078, 4 of 5 seeds ahead).
 
-No CI-sized claim test: IMN-Net > JODIE on Recall@10 clears 3 s.e. at the quick size (3.6), but
-training the two models takes 86-170 s per seed there on the busy machine (IMN-Net 68-112 s,
-JODIE 18-57 s; ~600 s for 5 seeds, ~300 s on an idle machine), over the 120 s a CI check may
-take. Smaller streams or models were not piloted: the difference is under a hundredth of
-Recall@10, and a smaller run would have to show it keeps 3 s.e. before it could be a test.
+No CI-sized claim test: IMN-Net > JODIE on Recall@10 clears 3 s.e. at the quick size (a second
+pilot, IMN-Net and JODIE only: mean difference 0.0126, s.e. 0.0025, every seed ahead), but
+training the two models takes 155 s per seed there on a busy machine (774 s for 5 seeds; about
+300 s idle), over the 120 s a CI check may take. Smaller streams or models were not piloted.
 """
 from __future__ import annotations
 
