@@ -77,7 +77,8 @@ def append_markdown(row: dict, path: str, command: str) -> None:
 SERVING_BENCHES = {"serving_fuzz": "tfrec_pkg.bench.serving_fuzz:measure",
                    # IMN-Net's own numbers, built from its models directly (also its registered bench hook)
                    "imn_serving": "tfrec_pkg.bench.imn_serving:measure",
-                   "cluster_training": "tfrec_pkg.bench.cluster_training:measure"}
+                   "cluster_training": "tfrec_pkg.bench.cluster_training:measure",
+                   "compiled_steps": "tfrec_pkg.bench.next_item:compiled_steps"}
 
 
 def main(name: str, out: str | None = None, quick: bool = False, command: str = "") -> dict:
