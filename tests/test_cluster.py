@@ -226,6 +226,19 @@ def test_a_task_killed_without_restarts_left_fails_the_run(task):
     assert c.task("worker", 1).restarts == 0 and not [t for t in c.tasks if _alive(t.pid)]
 
 
+def test_exited_sees_a_killed_task_before_wait_and_wait_still_restarts_it(task):
+    command = task("killed_once")
+    out = io.StringIO()
+    with cluster.LocalCluster(command, workers=2, restarts=1, out=out, grace=2) as c:
+        _wait_until(lambda: "worker1" in _pids(command))
+        assert not c.exited("worker", 1)
+        os.kill(c.task("worker", 1).pid, signal.SIGKILL)
+        _wait_until(lambda: c.exited("worker", 1))
+        assert c.task("worker", 1).running and "exited" not in out.getvalue()  # not reaped: wait() sees it
+        assert c.wait(timeout=30) == 0, out.getvalue()
+    assert "[cluster] worker 1 exited with -9 (SIGKILL); restarting (1 of 1 restarts)" in out.getvalue()
+
+
 def test_timeout_stops_everything_and_returns_124(task):
     out = io.StringIO()
     command = task("sleep")

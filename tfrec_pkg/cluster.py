@@ -233,6 +233,11 @@ class LocalCluster:
                 return t
         raise KeyError(f"no task {task_type} {index} in the cluster ({', '.join(t.name for t in self.tasks)})")
 
+    def exited(self, task_type: str, index: int) -> bool:
+        """Whether the task's current process has exited, before ``wait`` sees it (and restarts it)."""
+        task = self.task(task_type, index)
+        return task.process is not None and self._exited(task)
+
     def _launch(self, task: Task) -> None:
         env = {"PYTHONUNBUFFERED": "1", **os.environ, **self.env, "TF_CONFIG": task.tf_config}
         task.returncode = None

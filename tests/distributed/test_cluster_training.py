@@ -128,8 +128,9 @@ def test_a_worker_killed_mid_epoch_is_restarted_and_training_resumes_from_the_la
     log = io.StringIO()
     with cluster.LocalCluster(command, workers=2, restarts=8, env=ENV, out=log, grace=5) as c:
         deadline = time.monotonic() + 300
-        while "worker 1 exited" not in log.getvalue() and time.monotonic() < deadline:
+        while not c.exited("worker", 1) and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert (out / "killed").exists(), log.getvalue()[-3000:]
         # the moment of the kill: the backup on disk is whole (its index names files that load)
         backup = tf.train.latest_checkpoint(str(checkpoints / "backup" / "chief"))
         assert backup is not None, sorted(str(p) for p in checkpoints.rglob("*"))
