@@ -1,11 +1,13 @@
 """Planted multi-scenario data (tfrec_pkg/data/synthetic/scenarios.py): the spec and pipeline
 contract, every row's click probability recomputed from the planted tables with the module
 docstring's formula, the repeat indicator and the repeat label by their definitions, the
-predefined scenario's partial agreement, the temporal split and the argument checks."""
+predefined scenario's partial agreement, the Bayes scenario (the posterior's arg-max given
+context and predefined scenario, recomputed with scipy), the temporal split and the argument checks."""
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import logit
+from scipy.stats import multivariate_normal
 
 import tfrec_pkg  # noqa: F401
 
@@ -67,6 +69,20 @@ def test_predefined_scenario_agrees_only_partly():
     half = scenarios(seed=2, **SMALL).frame
     agree = (half["true_scenario"] == half["predefined_scenario"]).mean()
     assert 0.5 < agree < 0.75   # 0.5 linked + 0.5 x 1/4 by chance
+
+
+def test_bayes_scenario_is_the_posterior_arg_max_given_context_and_predefined_scenario(data):
+    f, w = data.frame, data.world
+    k = len(w["context_mean"])
+    ctx = f[[f"context_{n}" for n in specs.CONTEXT_NUMERIC]].to_numpy(np.float64)
+    posterior = np.stack([multivariate_normal(w["context_mean"][s], np.eye(ctx.shape[1])).logpdf(ctx)
+                          + np.log(w["slot_probs"][s][f["context_slot"]])
+                          + np.log(np.where(f["predefined_scenario"] == s, 0.5, 0.0) + 0.5 / k) for s in range(k)], 1)
+    # float32 context columns: a near-tie may fall either way
+    assert (posterior.argmax(1) == f["bayes_scenario"]).mean() > 0.995
+    truth = f["true_scenario"].to_numpy()
+    assert (metrics.normalized_mutual_information(f["bayes_scenario"].to_numpy(), truth)
+            > metrics.normalized_mutual_information(f["predefined_scenario"].to_numpy(), truth) + 0.2)
 
 
 def test_temporal_split_and_determinism(data):
