@@ -140,8 +140,9 @@ def scenarios(num_users: int = 2000, num_items: int = 1000, num_categories: int 
     prior = np.full((len(u), k), (1.0 - predefined_agreement) / k)
     if predefined_agreement > 0:
         prior[np.arange(len(u)), level[u]] += predefined_agreement
-    log_posterior = (np.log(prior) + np.log(slot_probs[:, slot].T)
-                     - 0.5 * np.square(ctx[:, None, :] - context_mean[None]).sum(-1))
+    with np.errstate(divide="ignore"):  # agreement 1: the other scenarios have prior 0, log -inf
+        log_posterior = (np.log(prior) + np.log(slot_probs[:, slot].T)
+                         - 0.5 * np.square(ctx[:, None, :] - context_mean[None]).sum(-1))
     frame = pd.DataFrame({
         "user_id": u.astype(np.int64) + USER_OFFSET,
         "profile_gender": gender[u].astype(np.int64),
