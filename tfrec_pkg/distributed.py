@@ -120,9 +120,8 @@ def strategy_from_env(min_shard_bytes: int = SHARD_MIN_BYTES):
 
 def is_multi_worker(strategy) -> bool:
     """True for strategies whose replicas span processes (each process reads its own data)."""
-    if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
-        return True
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+    return is_parameter_server(strategy) or (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                                             and strategy.extended._in_multi_worker_mode())
 
 
 def is_parameter_server(strategy) -> bool:
