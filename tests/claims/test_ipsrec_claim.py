@@ -1,7 +1,7 @@
 """IPSRec's headline claim at CI size (tfrec_pkg/claims/ipsrec_checks.py): IPSRec-S beats
-SASRec on HR@10 and NDCG@10 over 3 seeds (5 in `tfrec claims`) of the quick planted data: one-sided paired t-test at
-claims.ALPHA, and a margin of more than 3 standard errors so that a small change in the
-libraries' numerics does not flip it. The full table (IPSRec-C, the SASRec + provider control,
+SASRec on HR@10 and NDCG@10 over 3 seeds (5 in `tfrec claims`) of the quick planted data:
+one-sided paired t-test at claims.ALPHA, and a margin of more than 3 standard errors so that a
+small change in the libraries' numerics does not flip it. The full table (IPSRec-C, the SASRec + provider control,
 w/o CL, the reference mask, GRU4Rec) is `tfrec claims ipsrec`, recorded in CLAIMS.md."""
 from tfrec_pkg import claims
 from tfrec_pkg.claims import ipsrec_checks

@@ -1,7 +1,7 @@
 """SUM's headline claim at CI size (tfrec_pkg/claims/sum_checks.py): SUM's gAUC beats the GRU
-user encoder (same ranker) over 3 seeds (5 in `tfrec claims`) of the CI-sized planted data (5000 users, histories of
-30): one-sided paired t-test at claims.ALPHA, and a margin of more than 3 standard errors so
-that a small change in the libraries' numerics does not flip it.
+user encoder (same ranker) over 3 seeds (5 in `tfrec claims`) of the CI-sized planted data
+(5000 users, histories of 30): one-sided paired t-test at claims.ALPHA, and a margin of more
+than 3 standard errors so that a small change in the libraries' numerics does not flip it.
 
 SUM > AttMerge is not checked at this size: with 30-event histories the ended interest has
 mostly left the window, order matters little, and the order-free AttMerge is ahead (quick run:
