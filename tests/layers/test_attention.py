@@ -7,7 +7,7 @@ import pytest
 import tfrec_pkg  # noqa: F401
 import tensorflow as tf
 
-from tfrec_pkg.layers.attention import TargetAttentionPooling, masked_softmax
+from tfrec_pkg.layers.attention import TargetAttentionPooling, masked_softmax, segment_softmax
 
 
 def np_masked_softmax(logits, mask):
@@ -161,3 +161,23 @@ def test_get_config_from_config_round_trip():
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     obj = tf.keras.layers.deserialize({"class_name": "tfrec_pkg>TargetAttentionPooling", "config": config})
     assert isinstance(obj, TargetAttentionPooling) and obj.normalize == "none"
+
+
+def test_segment_softmax_matches_numpy_per_segment():
+    """Rows sharing a segment id (in any order) share one softmax per trailing position; a
+    segment id with no row is simply absent. Fails if the max is not per segment (overflow at
+    +-500) or if the sum runs over all rows."""
+    rng = np.random.default_rng(3)
+    segments = np.array([2, 0, 2, 2, 4, 0, 4])             # segments 1 and 3 empty
+    logits = rng.normal(size=(7, 3)) * 4
+    logits[0, 0] = 500.0                                   # overflow without the max trick
+    got = segment_softmax(tf.constant(logits), tf.constant(segments), 5).numpy()
+    want = np.zeros_like(logits)
+    for s in np.unique(segments):
+        rows = segments == s
+        e = np.exp(logits[rows] - logits[rows].max(0))
+        want[rows] = e / e.sum(0)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    sums = np.zeros((5, 3))
+    np.add.at(sums, segments, got)
+    np.testing.assert_allclose(sums, np.array([1, 0, 1, 0, 1.0])[:, None].repeat(3, 1), atol=1e-12)

@@ -123,6 +123,33 @@ def test_additive_attention_matches_numpy(with_query, single_layer, activation, 
     np.testing.assert_allclose(weights.numpy()[mask.any(-1)].sum(-1), 1.0, atol=1e-12)
 
 
+@pytest.mark.parametrize("with_query", [True, False])
+def test_additive_attention_flat_segments_match_numpy(with_query):
+    """The ragged form (one row per real key, a segment per set) gives the padded form's numbers:
+    the numpy rendering runs on the padded [S, L, ...] layout, the layer on the real rows only.
+    Keys carry an extra axis (IPRec's K spaces), so the softmax must run per trailing position."""
+    rng = np.random.default_rng(5)
+    s_, l, k, d, dq = 5, 4, 3, 6, 6
+    keys = rng.normal(size=(s_, k, l, d))                          # padded: [S, K, L, d]
+    query = rng.normal(size=(s_, k, dq)) if with_query else None
+    mask = rng.random((s_, l)) < 0.6
+    mask[1] = False                                                # an empty set
+    mask[2] = True
+    layer = AdditiveAttention(units=7, dtype="float64")
+    seg, slot = np.nonzero(mask)                                   # the real rows, set by set
+    flat = keys[seg, :, slot]                                      # [M, K, d]
+    args = dict(query=tf.constant(query)) if with_query else {}
+    layer(tf.constant(flat), segment_ids=tf.constant(seg), num_segments=s_, **args)
+    randomize(layer, rng)
+    pooled, weights = layer(tf.constant(flat), segment_ids=tf.constant(seg), num_segments=s_, **args)
+    ref_pooled, ref_weights = np_attention(layer, keys, query, np.broadcast_to(mask[:, None], (s_, k, l)))
+    np.testing.assert_allclose(pooled.numpy(), ref_pooled, **TOL)           # [S, K, d]
+    np.testing.assert_allclose(weights.numpy(), ref_weights[seg, :, slot], **TOL)
+    np.testing.assert_array_equal(pooled.numpy()[1], np.zeros((k, d)))
+    with pytest.raises(ValueError, match="num_segments"):
+        layer(tf.constant(flat), segment_ids=tf.constant(seg), **args)
+
+
 def test_additive_attention_units_default_to_key_dim_and_values():
     rng = np.random.default_rng(1)
     keys, query, values = rng.normal(size=(2, 4, 6)), rng.normal(size=(2, 6)), rng.normal(size=(2, 4, 3))

@@ -2,6 +2,8 @@
 
 * :func:`masked_softmax` — softmax over the valid positions only; a row with no valid
   position gives all-zero weights (not NaN), so an empty history pools to a zero vector.
+* :func:`segment_softmax` — the same over ragged sets stored flat: softmax within each
+  segment (the rows sharing a segment id); an empty segment pools to a zero vector.
 * :class:`TargetAttentionPooling` — DIN-style attention of a target over a behaviour
   sequence (Zhou et al., KDD'18): an "activation unit" MLP scores each behaviour from
   ``[q, k, q - k, q * k]``; the weighted behaviours are summed.
@@ -27,6 +29,16 @@ def masked_softmax(logits, mask, axis: int = -1):
     exp = tf.where(mask, tf.exp(safe), tf.zeros_like(logits))
     denom = tf.reduce_sum(exp, axis=axis, keepdims=True)
     return exp / tf.maximum(denom, tf.constant(1e-12, logits.dtype))
+
+
+def segment_softmax(logits, segment_ids, num_segments):
+    """Softmax of ``logits`` [M, ...] within each segment: rows with equal ``segment_ids`` [M]
+    (int32/int64 in [0, num_segments)) share one softmax, per trailing position. The flat
+    form of :func:`masked_softmax` for sets with many padded slots: only the real rows exist.
+    Max trick per segment, so large logits cannot overflow."""
+    top = tf.stop_gradient(tf.math.unsorted_segment_max(logits, segment_ids, num_segments))
+    exp = tf.exp(logits - tf.gather(top, segment_ids))
+    return exp / tf.gather(tf.math.unsorted_segment_sum(exp, segment_ids, num_segments), segment_ids)
 
 
 @tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
@@ -91,6 +103,12 @@ class AdditiveAttention(tf.keras.layers.Layer):
     returns ``(pooled [..., d_v], weights [..., L])``; leading dims are arbitrary. With
     ``query=None`` the score is ``z^T act(W k_j + b)`` (self-attentive pooling).
 
+    Ragged sets stored flat: with ``segment_ids`` [M] (and ``num_segments`` S) the keys are
+    [M, ..., d_k], one row per real member, the query is [S, ..., d_q] (one per set), the
+    softmax runs within each set (:func:`segment_softmax`) and the result is
+    ``(pooled [S, ..., d_v], weights [M, ...])``; an empty set pools to zeros, as a fully
+    masked row does. Same parameters and numbers as the padded form, without the padding.
+
     W [q || k] is computed as W_q q + W_k k (the two column blocks of W), which is the same map
     without materialising the concatenation. The paper writes no bias in any of these scores; we
     keep one (``use_bias=True``), as the public IPRec code does (``b_omega`` inside the tanh). It
@@ -116,18 +134,24 @@ class AdditiveAttention(tf.keras.layers.Layer):
                             else tf.keras.layers.Dense(1, use_bias=False, name="z", **dense))
         super().build(keys_shape)
 
-    def call(self, keys, query=None, mask=None, values=None):
+    def call(self, keys, query=None, mask=None, values=None, segment_ids=None, num_segments=None):
         h = self.key_dense(keys)                                   # W_k k_j + b   [..., L, units]
         if query is not None:
-            h = h + self.query_dense(query)[..., None, :]          # + W_q q
+            q = self.query_dense(query)                            # W_q q
+            h = h + (q[..., None, :] if segment_ids is None else tf.gather(q, segment_ids))
         h = self._act(h)
         if self.score_dense is not None:
             h = self.score_dense(h)                                # z^T tanh(.)
-        scores = tf.squeeze(h, -1)                                 # [..., L]
+        scores = tf.squeeze(h, -1)                                 # [..., L] (flat: [M, ...])
+        values = keys if values is None else values
+        if segment_ids is not None:
+            if num_segments is None:
+                raise ValueError("segment_ids needs num_segments")
+            weights = segment_softmax(scores, segment_ids, num_segments)
+            return tf.math.unsorted_segment_sum(weights[..., None] * values, segment_ids, num_segments), weights
         if mask is None:
             mask = tf.ones_like(scores, tf.bool)
         weights = masked_softmax(scores, tf.broadcast_to(tf.cast(mask, tf.bool), tf.shape(scores)))
-        values = keys if values is None else values
         return tf.einsum("...l,...ld->...d", weights, values), weights
 
     def get_config(self):

@@ -131,15 +131,26 @@ class IntraPackageAttention(tf.keras.layers.Layer):
         if friend_mask is None:
             friend_mask = tf.ones(tf.shape(friends)[:-1], tf.bool)
         friend_mask = tf.cast(friend_mask, tf.bool)
-        # Eq. (1): K disentangled spaces -> friends_k [..., K, F, d], article_k [..., K, d]
-        friends_k = _project(friends, self.w_f, axis=-3)
-        article_k = _project(article, self.w_a, axis=-2)
-        space_mask = tf.broadcast_to(friend_mask[..., None, :], tf.shape(friends_k)[:-1])
+        d, k = article.shape[-1], self.num_spaces
+        # Eqs. (1)-(3) on the real friends only, flat: one row per (package, friend), the
+        # package index as the segment (packages average under 2 friends in 10 slots, and the
+        # padded form spent most of IPRec's training step on empty slots; same numbers).
+        slots = tf.reshape(friend_mask, [-1, tf.shape(friend_mask)[-1]])           # [n, F]
+        real = tf.where(slots)                                                      # [M, 2]
+        package, num_packages = real[:, 0], tf.shape(slots, out_type=tf.int64)[0]
+        friends_real = tf.gather_nd(tf.reshape(friends, [-1, tf.shape(friends)[-2], d]), real)
+        friends_k = _project(friends_real, self.w_f, axis=-2)                        # Eq. (1) [M, K, d]
+        article_k = _project(tf.reshape(article, [-1, d]), self.w_a, axis=-2)        # Eq. (1) [n, K, d]
         if self.attention:
-            f_k, _ = self.friend_attention(friends_k, query=article_k, mask=space_mask)  # Eqs. (2)-(3)
-            f, _ = self.space_attention(f_k, query=user)                                  # Eqs. (4)-(5)
+            f_k, _ = self.friend_attention(friends_k, query=article_k, segment_ids=package,
+                                           num_segments=num_packages)                # Eqs. (2)-(3)
         else:
-            f_k = _pool(_mean_weights(space_mask, friends_k.dtype), friends_k)
+            f_k = tf.math.unsorted_segment_mean(friends_k, package, num_packages)
+        f_k = tf.ensure_shape(tf.reshape(f_k, tf.concat([tf.shape(article)[:-1], [k, d]], 0)),
+                              article.shape[:-1].as_list() + [k, d])                 # [..., K, d]
+        if self.attention:
+            f, _ = self.space_attention(f_k, query=user)                             # Eqs. (4)-(5)
+        else:
             f = tf.reduce_mean(f_k, -2)
         a, m = article, media
         combos = [a, m, f, self._fuse("a*m", [a, m]), self._fuse("a*f", [a, f]),

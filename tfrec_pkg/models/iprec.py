@@ -206,9 +206,8 @@ class IPRec(RecModel):
 
         Only the real packages go through the layer (slot 0, the target, always): padded slots
         are masked out downstream, and on the planted data about two thirds of the slots are
-        padding. Their friends are cut to the batch's widest real friend list (masked slots
-        change nothing in Eqs. (2)-(3)). Both leave every real package's p and gamma exactly as
-        the full [B, P, F] computation gives them.
+        padding (the layer itself skips padded friend slots). This leaves every real package's
+        p and gamma exactly as the full [B, P, F] computation gives them.
 
         The layer always sees one flat leading axis: TF 2.21's oneDNN einsum of Eq. (1)
         (``...fd,kde->...kfe``) returns garbage and corrupts the heap for leading dims
@@ -222,9 +221,6 @@ class IPRec(RecModel):
         keep = tf.where(tf.not_equal(flat_articles, PAD_INDEX) | is_target)           # [n, 1]
         kept_friends = tf.gather_nd(flat_friends, keep)                                 # [n, F]
         friend_mask = tf.not_equal(kept_friends, PAD_INDEX)
-        slot = tf.range(1, tf.shape(kept_friends)[1] + 1)
-        width = tf.maximum(tf.reduce_max(tf.where(friend_mask, slot, 0)), 1)  # last real friend slot
-        kept_friends, friend_mask = kept_friends[:, :width], friend_mask[:, :width]
         kept_u = tf.gather_nd(tf.reshape(tf.broadcast_to(u[:, None, :], [b, p, d]), [-1, d]), keep)
         p_kept, gamma_kept = self.intra(kept_u, self.article_embedding(tf.gather_nd(flat_articles, keep)),
                                         self.media_embedding(tf.gather_nd(flat_media, keep)),
