@@ -307,13 +307,15 @@ PLANTED_SIZES = {"max_friends": 10, "max_history": 20, "max_neighbours": 10, "ma
 PLANTED_USERS = 1000
 
 
-def planted_data(config: IPRecConfig, quick: bool = False, seed: int = 0, num_users: int | None = None):
+def planted_data(config: IPRecConfig, quick: bool = False, seed: int = 0, num_users: int | None = None,
+                 impressions_per_user: int = 30):
     """The planted package-click data (:func:`tfrec_pkg.data.synthetic.packages`) at the
     config's input sizes: as many articles as users and a media per 20 of them."""
     from tfrec_pkg.data.synthetic import packages
 
     users = num_users or (300 if quick else PLANTED_USERS)
     return packages(num_users=users, num_articles=users, num_media=max(20, users // 20),
+                    impressions_per_user=impressions_per_user,
                     max_friends=config.max_friends, max_history=config.max_history,
                     max_neighbours=config.max_neighbours, max_objects=config.max_objects, seed=seed)
 
