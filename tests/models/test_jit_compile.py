@@ -59,3 +59,31 @@ def test_imn_net_refuses_jit_compile():
 
     with pytest.raises(ValueError, match="IMN-Net does not support jit_compile"):
         IMNNet(IMNConfig(jit_compile=True), {})
+
+
+def test_sum_grouped_softmax_loss_compiles_and_checks_its_groups_in_the_pipeline():
+    """SUM's softmax loss encodes each group's shared history once; XLA cannot compile the
+    row-by-row fallback, so the compiled steps rely on the pipeline's check of the groups."""
+    entry, config = experiment.resolve(("sum", {"loss": "softmax"}))
+    train, _, _ = experiment.planted_splits(entry, config, quick=True, seed=0)
+    models = []
+    for jit in (False, True):
+        model = experiment.build(entry, train.vocab, config.replace(jit_compile=jit), seed=0, compile=True)
+        model(model.example_batch())
+        models.append(model)
+    plain, compiled = models
+    compiled.set_weights(plain.get_weights())
+    g = plain.example_group_size
+    data = train.dataset(10 * g, shuffle=False, group_size=g).take(3)
+    logs = [m.fit(data, epochs=2, verbose=0).history["loss"] for m in (plain, compiled)]
+    np.testing.assert_allclose(logs[1], logs[0], rtol=1e-4)
+    for a, b in zip(plain.trainable_variables, compiled.trainable_variables):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-4, err_msg=a.name)
+    np.testing.assert_allclose(compiled.evaluate(data, verbose=0), plain.evaluate(data, verbose=0), rtol=1e-4)
+    # histories moved by one row: every group now mixes two users' histories
+    shuffled = data.map(lambda f: {k: tf.roll(v, 1, 0) if k.startswith("hist_") else v for k, v in f.items()})
+    plain.evaluate(shuffled, verbose=0)  # uncompiled: encodes row by row
+    with pytest.raises(tf.errors.InvalidArgumentError, match="share one history"):
+        compiled.fit(shuffled, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="share one history"):
+        compiled.evaluate(shuffled, verbose=0)

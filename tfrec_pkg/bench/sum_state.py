@@ -42,20 +42,25 @@ def update_state_bench(model, quick: bool = False) -> dict:
 
 
 def _train_function(model, batches):
-    """``model``'s compiled Keras train step over ``batches`` (cycled), one call per step."""
+    """``model``'s compiled Keras train step over ``batches`` (cycled), one call per step; with
+    ``jit_compile`` the ids are mapped beforehand, as ``fit``'s input pipeline would."""
     model(model.example_batch())
     model.compile(optimizer=tf.keras.optimizers.Adam(model.config.learning_rate))
-    iterator = iter(tf.data.Dataset.from_tensor_slices(batches).repeat())
+    data = tf.data.Dataset.from_tensor_slices(batches)
+    if model.config.jit_compile:
+        data = data.map(model.map_ids).cache()
+    iterator = iter(data.repeat())
     step = model.make_train_function()
     return lambda: step(iterator)
 
 
 def train_time_bench(config, splits=None, quick: bool = False, repeats: int | None = None,
-                     steps: int | None = None, encoders=("sum", "gru")) -> dict:
+                     steps: int | None = None, encoders=("sum", "gru", "sum_xla", "gru_xla")) -> dict:
     """Training rows/s of the SUM and GRU user encoders (same config otherwise) with the grouped
     softmax loss (1 positive + ``negatives`` rows per history), on batches of the planted data,
-    measured interleaved: ``repeats`` rounds, each timing ``steps`` train steps of every encoder;
-    ``sum_over_gru_train_time`` is the median over the rounds of SUM's step time over GRU's."""
+    measured interleaved: ``repeats`` rounds, each timing ``steps`` train steps of every encoder
+    ("_xla": with ``jit_compile``); ``sum_over_gru_train_time`` (and ``..._xla``) is the median
+    over the rounds of SUM's step time over GRU's."""
     from tfrec_pkg.models.sum import planted_data
 
     config = config.replace(loss="softmax")
@@ -71,12 +76,16 @@ def train_time_bench(config, splits=None, quick: bool = False, repeats: int | No
     fns = {}
     for name in encoders:
         tf.keras.utils.set_random_seed(0)
-        fns[name] = _train_function(SUM(config.replace(user_encoder=name), train.vocab), batches)
+        encoder, _, xla = name.partition("_")
+        fns[name] = _train_function(SUM(config.replace(user_encoder=encoder, jit_compile=bool(xla)), train.vocab),
+                                    batches)
     times = {name: [] for name in encoders}
     for _ in range(repeats):
         for name in encoders:
             times[name].append(float(np.median(time_calls(fns[name], steps, warmup=2))))
     out = {f"{name}_train_rows_per_s": round(rows / float(np.median(times[name]))) for name in encoders}
-    if "sum" in times and "gru" in times:
-        out["sum_over_gru_train_time"] = round(float(np.median(np.array(times["sum"]) / np.array(times["gru"]))), 2)
+    for suffix in ("", "_xla"):
+        if f"sum{suffix}" in times and f"gru{suffix}" in times:
+            ratio = np.array(times[f"sum{suffix}"]) / np.array(times[f"gru{suffix}"])
+            out[f"sum_over_gru_train_time{suffix}"] = round(float(np.median(ratio)), 2)
     return out

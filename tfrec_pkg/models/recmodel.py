@@ -241,28 +241,36 @@ class RecModel(tfrs.Model):
                              f"jit_compile={self.config.jit_compile}: set it in the config")
         super().compile(*args, **kwargs)
 
-    def _indexed_input(self, data):
-        """``data`` as the compiled steps read it: ids mapped in the input pipeline."""
+    def compiled_loss_batch_check(self, features):
+        """With ``jit_compile``, ``fit`` and ``evaluate`` run this on every raw batch in the input
+        pipeline, before the ids are mapped: the place for checks on what the loss assumes that
+        XLA cannot branch on (it raises; it returns the features). Default: none."""
+        return features
+
+    def _indexed_input(self, data, loss_batches: bool = False):
+        """``data`` as the compiled steps read it: ids mapped in the input pipeline (after
+        :meth:`compiled_loss_batch_check` for batches that the loss reads)."""
         if not self.config.jit_compile or data is None:
             return data
+        prepare = (lambda f: self.map_ids(self.compiled_loss_batch_check(f))) if loss_batches else self.map_ids
         if isinstance(data, tf.data.Dataset):
-            return data.map(self.map_ids, num_parallel_calls=tf.data.AUTOTUNE)
+            return data.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
         if isinstance(data, tf.keras.utils.experimental.DatasetCreator):
             make = data.dataset_fn
-            return tf.keras.utils.experimental.DatasetCreator(lambda context: self._indexed_input(make(context)),
-                                                              data.input_options)
+            return tf.keras.utils.experimental.DatasetCreator(
+                lambda context: self._indexed_input(make(context), loss_batches), data.input_options)
         if isinstance(data, dict):
-            return self.map_ids(data)
+            return prepare(data)
         raise ValueError(f"with jit_compile, {type(self).__name__} reads a tf.data.Dataset, a DatasetCreator "
                          f"or a dict of features, got {type(data).__name__}")
 
     def fit(self, x=None, *args, validation_data=None, **kwargs):
-        return super().fit(self._indexed_input(x), *args, validation_data=self._indexed_input(validation_data),
-                           **kwargs)
+        return super().fit(self._indexed_input(x, True), *args,
+                           validation_data=self._indexed_input(validation_data, True), **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
         if not kwargs.get("_use_cached_eval_dataset"):   # fit's validation reads fit's mapped data
-            x = self._indexed_input(x)
+            x = self._indexed_input(x, True)
         return super().evaluate(x, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):

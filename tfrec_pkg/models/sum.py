@@ -165,7 +165,11 @@ class SUM(RecModel):
         ``pipelines.from_frame(group_size=...)`` build groups so: one user's 1 + negatives rows),
         the encoder runs once per group and each candidate is read from that one state; the
         result equals encoding every row. A batch where some group's histories differ (checked
-        here on the index ids the encoder sees, a cheap compare) is encoded row by row."""
+        here on the index ids the encoder sees, a cheap compare) is encoded row by row.
+
+        Compiled steps (``jit_compile``) always encode once per group: XLA cannot compile the
+        row-by-row branch (a cond around the encoder's loop), so ``fit`` and ``evaluate`` check
+        the groups in the input pipeline instead (:meth:`compiled_loss_batch_check`)."""
         hist = [features["hist_item_ids"], features["hist_category_ids"]]
 
         def once():
@@ -173,13 +177,23 @@ class SUM(RecModel):
                                     "hist_category_ids": hist[1][::group_size]})
             return tf.repeat(state[0], group_size, axis=0)
 
-        def per_row():
-            return self.encode(features)[0][0]
+        if self.config.jit_compile:
+            return once()
+        return tf.cond(_groups_share_history(hist, group_size), once, lambda: self.encode(features)[0][0])
 
-        shared = tf.reduce_all([tf.reduce_all(tf.equal(
-            tf.reshape(h, tf.concat([[-1, group_size], tf.shape(h)[1:]], 0)), h[::group_size][:, None]))
-            for h in hist])
-        return tf.cond(shared, once, per_row)
+    def compiled_loss_batch_check(self, features):
+        """The compiled steps' grouped loss (:meth:`grouped_memory`) needs every group of
+        ``example_group_size`` consecutive rows to share one history: raise if one does not."""
+        g = self.example_group_size
+        if g == 1:
+            return features
+        shared = _groups_share_history([features["hist_item_ids"], features["hist_category_ids"]], g)
+        check = tf.debugging.Assert(shared, [
+            f"SUM with loss='softmax' and jit_compile reads batches of groups of {g} consecutive rows "
+            f"(a positive and its {g - 1} negatives) that share one history, as dataset(group_size={g}) "
+            "builds them; a group's histories differ"])
+        with tf.control_dependencies([check]):
+            return {k: tf.identity(v) for k, v in features.items()}
 
     def logits(self, features, training=False, group_size: int = 1):
         """Per-row logits. ``group_size`` > 1: the rows come in groups of that many consecutive
@@ -276,6 +290,14 @@ class SUM(RecModel):
                 "scores": self.score_state([memory, last_input], item_ids, category_ids)}, [memory, last, items, cats]),
             initial_state=Endpoint(initial_state, [tf.TensorSpec([None], tf.int64, name="user_id")]))
         return endpoints
+
+
+def _groups_share_history(histories, group_size: int):
+    """True when in every group of ``group_size`` consecutive rows each history tensor [B, L]
+    equals the group's first row (raw or index ids)."""
+    return tf.reduce_all([tf.reduce_all(tf.equal(
+        tf.reshape(h, tf.concat([[-1, group_size], tf.shape(h)[1:]], 0)), h[::group_size][:, None]))
+        for h in histories])
 
 
 def planted_data(config: SUMConfig, quick: bool = False, seed: int = 0):
