@@ -174,8 +174,9 @@ class SUMCell(tf.keras.layers.Layer):
             x, z, pre = x
         else:
             z = self.write_weights(x, x_prev)                                             # [B, K]
-        # Eq. (2): matvec is the faster op inside the RNN loop, einsum at batch 1 (update_state)
-        h_hat = tf.linalg.matvec(memory, z, transpose_a=True) if hoisted else tf.einsum("bk,bkd->bd", z, memory)
+        # Eq. (2). A broadcast product and a sum: at these sizes (K x D per row) batched matmuls
+        # (matvec, einsum) cost several times more, forward and backward
+        h_hat = tf.reduce_sum(memory * z[:, :, None], 1)
         if self.highway:
             h_hat = h_hat / 2.0
         if not hoisted:  # one event (update_state): the layers as written, no kernel slicing
@@ -189,15 +190,15 @@ class SUMCell(tf.keras.layers.Layer):
         elif self.instance_attention:
             d = self.state_dim
             gate_kernel, add_kernel = self.recurrent_kernels()
-            pre_reset, pre_erase, pre_add = tf.split(pre, [1, d, d], -1)
-            reset_erase = tf.sigmoid(tf.concat([pre_reset, pre_erase], -1) + tf.matmul(h_hat, gate_kernel))
+            pre_reset_erase, pre_add = tf.split(pre, [1 + d, d], -1)
+            reset_erase = tf.sigmoid(pre_reset_erase + tf.matmul(h_hat, gate_kernel))
             reset, erase = tf.split(reset_erase, [1, d], -1)                              # Eqs. (5), (4)
             add = tf.tanh(pre_add + tf.matmul(reset * h_hat, add_kernel))                 # Eq. (3)
         else:  # RUM's writing: the update vectors see x_t only
             erase, add = tf.split(pre, 2, -1)
         coef = erase[:, None, :] * z[:, :, None]                                          # [B, K, D]
-        if self.writing == "sum":
-            new_memory = add[:, None, :] * coef + memory * (1.0 - coef)                    # Eq. (6)
+        if self.writing == "sum":  # Eq. (6): add * coef + h * (1 - coef), with one op fewer
+            new_memory = memory + coef * (add[:, None, :] - memory)
         else:  # NTM: erase, then add with weight z_k
             new_memory = memory * (1.0 - coef) + add[:, None, :] * z[:, :, None]
         return z, [new_memory, x]
@@ -245,14 +246,14 @@ class SUMReader(tf.keras.layers.Layer):
     def read_weights(self, memory, v):
         """z^r [B, K] for memory [B, K, D] and candidate v [B, D]."""
         if self.reading == "sum":
-            w = tf.einsum("bd,de,bke->bk", v, self.read_map, memory)                     # Eq. (12)
+            w = tf.reduce_sum(tf.matmul(v, self.read_map)[:, None, :] * memory, -1)      # Eq. (12)
         else:
             w = tf.matmul(v, self.read_map, transpose_b=True)                             # Eq. (9)
         return tf.nn.softmax(self.beta * w, -1)                                           # Eq. (10)
 
     def call(self, memory, v):
         z = self.read_weights(memory, v)
-        return tf.einsum("bk,bkd->bd", z, memory), z                                      # Eq. (11)
+        return tf.reduce_sum(z[:, :, None] * memory, 1), z                                # Eq. (11)
 
     def get_config(self):
         return super().get_config() | {"state_dim": self.state_dim, "num_channels": self.num_channels,
