@@ -10,8 +10,8 @@
   (``ipsrec_s_*_sampled_lazy_adam_*``), sequences/s and peak RSS, and the speed ratio.
 
 :func:`compiled_steps` (``tfrec bench compiled_steps``) compares XLA-compiled steps
-(``jit_compile``) and bfloat16 compute (``precision="mixed_bfloat16"``) with float32 for SASRec
-and IPSRec-S at 10k items.
+(``jit_compile``), bfloat16 compute (``precision="mixed_bfloat16"``) and Keras' dropout masks
+with the float32 default for SASRec and IPSRec-S at 10k items.
 
 Each configuration runs in a fresh subprocess on random full-length histories (speed does not
 depend on the data), so its peak RSS is its own.
@@ -27,11 +27,18 @@ import time
 from tfrec_pkg.bench.timing import matmul_flops, p50_p99_ms, peak_rss_mb, time_calls
 
 
-def measure_one(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_history: int = 50) -> dict:
+def measure_one(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_history: int = 50,
+                keras_dropout: bool = False) -> dict:
     """Training sequences/s of one IPSRec config on random histories (and, with ``latency``
-    calls, top-10 latency at batch 1 and 256); runs in the calling process."""
+    calls, top-10 latency at batch 1 and 256); runs in the calling process. ``keras_dropout``:
+    the baseline for the library's dropout, every dropout drawing its mask as
+    ``tf.keras.layers.Dropout`` does (its parent class's ``call``)."""
     import numpy as np
     import tensorflow as tf
+
+    from tfrec_pkg.layers import dropout
+    if keras_dropout:
+        dropout.Dropout.call = tf.keras.layers.Dropout.call
 
     from tfrec_pkg.data.vocab import Vocabulary
     from tfrec_pkg.export.signatures import serving_signatures
@@ -83,10 +90,11 @@ def train_flops_per_sequence(variant: str, items: int, L: int = 50, d: int = 64,
     return 3.0 * (encoder + scoring)
 
 
-def _run(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_history: int = 50) -> dict:
+def _run(items: int, config: dict, steps: int, latency: int = 0, batch: int = 256, max_history: int = 50,
+         keras_dropout: bool = False) -> dict:
     """:func:`measure_one` in a fresh process, so that its peak RSS is its own."""
     args = json.dumps({"items": items, "config": config, "steps": steps, "latency": latency,
-                       "batch": batch, "max_history": max_history})
+                       "batch": batch, "max_history": max_history, "keras_dropout": keras_dropout})
     proc = subprocess.run([sys.executable, "-m", __name__, args], capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
@@ -132,12 +140,15 @@ def next_item_bench(model=None, quick: bool = False) -> dict:
     return out
 
 
-STEP_OPTIONS = {"float32": {}, "jit": {"jit_compile": True}, "bf16": {"precision": "mixed_bfloat16"}}
+# name -> (config change, keras_dropout); float32 is the library's default step
+STEP_OPTIONS = {"float32": ({}, False), "jit": ({"jit_compile": True}, False),
+                "bf16": ({"precision": "mixed_bfloat16"}, False), "keras_dropout": ({}, True)}
 
 
 def compiled_steps(quick: bool = False) -> dict:
     """SASRec and IPSRec-S at 10k items (L 50, d 64, batch 256, full softmax): float32, XLA-
-    compiled steps and bfloat16 compute, one after the other for ``rounds`` rounds; medians of
+    compiled steps, bfloat16 compute, and float32 with Keras' own dropout masks (the baseline for
+    the library's cheaper dropout), one after the other for ``rounds`` rounds; medians of
     sequences/s and of sequences per CPU-second, and the options' ratios to float32 on both.
     The CPU-time ratio is the one to read on a shared machine, where wall-clock speed can fall
     on plateaus that have nothing to do with the code."""
@@ -146,12 +157,12 @@ def compiled_steps(quick: bool = False) -> dict:
     for name in ("sasrec", "ipsrec_s"):
         runs = {tag: [] for tag in STEP_OPTIONS}
         for _ in range(rounds):
-            for tag, change in STEP_OPTIONS.items():
-                runs[tag].append(_run(10_000, {**VARIANTS[name], **change}, steps))
+            for tag, (change, keras_dropout) in STEP_OPTIONS.items():
+                runs[tag].append(_run(10_000, {**VARIANTS[name], **change}, steps, keras_dropout=keras_dropout))
         for tag, got in runs.items():
             for unit in ("seqs_per_s", "seqs_per_cpu_s"):
                 out[f"{name}_{tag}_{unit}"] = round(statistics.median(r[unit] for r in got))
-        for tag in ("jit", "bf16"):
+        for tag in ("jit", "bf16", "keras_dropout"):
             for unit, suffix in (("seqs_per_s", "wall"), ("seqs_per_cpu_s", "cpu")):
                 out[f"{name}_{tag}_over_float32_{suffix}"] = round(out[f"{name}_{tag}_{unit}"]
                                                                    / out[f"{name}_float32_{unit}"], 2)

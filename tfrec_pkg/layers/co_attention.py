@@ -57,6 +57,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfrec_pkg.layers.dropout import Dropout, MultiHeadAttention
+
 from tfrec_pkg.layers.transformer import (FeedForward, causal_mask, check_common_args,
                                           ensure_nonempty_rows, normal_init, padding_mask)
 
@@ -86,16 +88,16 @@ class CoAttentionFusion(tf.keras.layers.Layer):
         # A mask is an explicit argument here, never Keras' propagated mask.
         self.supports_masking = True
         for s in ("item", "provider"):
-            setattr(self, f"{s}_attention", tf.keras.layers.MultiHeadAttention(
+            setattr(self, f"{s}_attention", MultiHeadAttention(
                 num_heads=self.heads, key_dim=self.hidden // self.heads,
                 dropout=self.attention_dropout, kernel_initializer=normal_init(),
                 name=f"{s}_attention"))
-            setattr(self, f"{s}_attention_out_dropout", tf.keras.layers.Dropout(self.dropout))
+            setattr(self, f"{s}_attention_out_dropout", Dropout(self.dropout))
             setattr(self, f"{s}_attention_norm", tf.keras.layers.LayerNormalization(
                 epsilon=self.eps, name=f"{s}_attention_norm"))
             setattr(self, f"{s}_ffn", FeedForward(self.hidden, self.inner, activation,
                                                   name=f"{s}_ffn"))
-            setattr(self, f"{s}_ffn_dropout", tf.keras.layers.Dropout(self.dropout))
+            setattr(self, f"{s}_ffn_dropout", Dropout(self.dropout))
             setattr(self, f"{s}_ffn_norm", tf.keras.layers.LayerNormalization(
                 epsilon=self.eps, name=f"{s}_ffn_norm"))
 

@@ -5,6 +5,8 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from tfrec_pkg.layers.dropout import Dropout
+
 
 def dense_stack(units: Sequence[int], activation="relu", dropout: float = 0.0, l2: float = 0.0,
                 name: str = "mlp") -> list[tf.keras.layers.Layer]:
@@ -15,5 +17,5 @@ def dense_stack(units: Sequence[int], activation="relu", dropout: float = 0.0, l
         layers.append(tf.keras.layers.Dense(u, activation=activation, kernel_regularizer=reg,
                                             name=f"{name}_{i}"))
         if dropout:
-            layers.append(tf.keras.layers.Dropout(dropout, name=f"{name}_dropout_{i}"))
+            layers.append(Dropout(dropout, name=f"{name}_dropout_{i}"))
     return layers

@@ -57,6 +57,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfrec_pkg.layers.dropout import Dropout, MultiHeadAttention
+
 _INIT_STDDEV = 0.02
 _NORMS = ("post", "pre")
 
@@ -201,14 +203,14 @@ class TransformerBlock(tf.keras.layers.Layer):
         self.activation = activation
         self.norm = norm
         self.eps = float(eps)
-        self.attention = tf.keras.layers.MultiHeadAttention(
+        self.attention = MultiHeadAttention(
             num_heads=self.heads, key_dim=self.hidden // self.heads,
             dropout=self.attention_dropout, kernel_initializer=normal_init(), name="attention")
-        self.attention_out_dropout = tf.keras.layers.Dropout(self.dropout)
+        self.attention_out_dropout = Dropout(self.dropout)
         self.attention_norm = tf.keras.layers.LayerNormalization(epsilon=self.eps,
                                                                  name="attention_norm")
         self.ffn = FeedForward(self.hidden, self.inner, activation, name="ffn")
-        self.ffn_dropout = tf.keras.layers.Dropout(self.dropout)
+        self.ffn_dropout = Dropout(self.dropout)
         self.ffn_norm = tf.keras.layers.LayerNormalization(epsilon=self.eps, name="ffn_norm")
 
     def call(self, x, attention_mask=None, training=None):

@@ -46,6 +46,7 @@ import tensorflow as tf
 from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
 from tfrec_pkg.layers.co_attention import CoAttentionFusion
+from tfrec_pkg.layers.dropout import Dropout
 from tfrec_pkg.layers.transformer import (TransformerEncoder, aligned_causal_mask, causal_mask,
                                           normal_init, plain_causal_mask)
 from tfrec_pkg.models import registry
@@ -100,7 +101,7 @@ class IPSRec(NextItemModel):
                 c.max_history, c.item_dim, embeddings_initializer=normal_init(), name="provider_position")
         self.segment = tf.keras.layers.Embedding(2, c.item_dim, embeddings_initializer=normal_init(), name="segment")
         self.input_norm = tf.keras.layers.LayerNormalization(epsilon=1e-12, name="input_norm")
-        self.input_dropout = tf.keras.layers.Dropout(c.dropout)
+        self.input_dropout = Dropout(c.dropout)
         enc = dict(num_layers=c.num_layers, hidden=c.item_dim, heads=c.num_heads, inner=c.ffn_dim,
                    dropout=c.dropout, attention_dropout=c.dropout)
         self.encoder = TransformerEncoder(**enc, name="encoder")

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from tfrec_pkg import specs
 from tfrec_pkg.features import FeatureSpec
+from tfrec_pkg.layers.dropout import Dropout
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.next_item import PLANTED, NextItemConfig, NextItemModel, planted_data
 
@@ -39,7 +40,7 @@ class GRU4Rec(NextItemModel):
         self.item_embedding = tf.keras.layers.Embedding(
             self.vocab["item"].size, config.item_dim, name="item_embedding",
             embeddings_initializer=tf.keras.initializers.GlorotUniform())
-        self.embedding_dropout = tf.keras.layers.Dropout(config.dropout)
+        self.embedding_dropout = Dropout(config.dropout)
         self.gru = tf.keras.layers.GRU(config.hidden_dim, return_sequences=True, name="gru")
         self.output_dense = tf.keras.layers.Dense(config.item_dim, name="to_embedding")
 
