@@ -8,9 +8,11 @@ random bits: here each element gets 8 of them (16 when rate * 256 is not a whole
 from stateless uint32 draws, and is kept when those bits, read as an integer r, satisfy
 r >= rate * 2^bits. With 8 bits P(keep) = 1 - rate exactly for rates in steps of 1/256 (0.5,
 0.25, ...); with 16 bits the rate is rounded to 1/65536. Kept elements are scaled by
-1 / (1 - rate), as Keras does. Each call draws a fresh 2-int seed with a tiny stateful op (seeded
-as Keras' own ops are: ``tf.keras.utils.set_random_seed`` makes runs repeatable), so every call
-gets a new mask; when not training the layer is the identity.
+1 / (1 - rate), as Keras does. The stateless draws name Philox: under XLA on CPU the default
+("auto_select") made a compiled SASRec step 3x slower, Philox made it 2x faster than with Keras'
+masks (BENCHMARKS.md, compiled_steps). Each call draws a fresh 2-int seed with a tiny stateful
+op (seeded as Keras' own ops are: ``tf.keras.utils.set_random_seed`` makes runs repeatable), so
+every call gets a new mask; when not training the layer is the identity.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ class Dropout(tf.keras.layers.Dropout):
         seed = tf.random.uniform([2], maxval=tf.int32.max, dtype=tf.int32,
                                  seed=self._random_generator.make_legacy_seed())
         words = tf.random.stateless_uniform([(size + per_word - 1) // per_word], seed, minval=None,
-                                            maxval=None, dtype=tf.uint32)
+                                            maxval=None, dtype=tf.uint32, alg="philox")
         r = tf.reshape(tf.bitcast(words, tf.uint8 if bits == 8 else tf.uint16), [-1])[:size]
         return tf.cast(tf.reshape(r >= round(self.rate * 2 ** bits), shape), inputs.dtype)
 
