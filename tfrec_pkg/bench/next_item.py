@@ -151,9 +151,11 @@ def compiled_steps(quick: bool = False) -> dict:
     the library's cheaper dropout), one after the other for ``rounds`` rounds; medians of
     sequences/s and of sequences per CPU-second, and the options' ratios to float32 on both.
     The CPU-time ratio is the one to read on a shared machine, where wall-clock speed can fall
-    on plateaus that have nothing to do with the code."""
+    on plateaus that have nothing to do with the code. ``*_flop_fraction``: the analytic training
+    FLOP/s (:func:`train_flops_per_sequence`) over the matmul FLOP/s measured in the same run."""
     steps, rounds = (5, 1) if quick else (20, 3)
-    out = {}
+    gflops = matmul_flops() / 1e9
+    out = {"bench_matmul_gflops": round(gflops, 1)}
     for name in ("sasrec", "ipsrec_s"):
         runs = {tag: [] for tag in STEP_OPTIONS}
         for _ in range(rounds):
@@ -162,6 +164,8 @@ def compiled_steps(quick: bool = False) -> dict:
         for tag, got in runs.items():
             for unit in ("seqs_per_s", "seqs_per_cpu_s"):
                 out[f"{name}_{tag}_{unit}"] = round(statistics.median(r[unit] for r in got))
+            achieved = out[f"{name}_{tag}_seqs_per_s"] * train_flops_per_sequence(name, 10_000) / 1e9
+            out[f"{name}_{tag}_flop_fraction"] = round(achieved / gflops, 3)
         for tag in ("jit", "bf16", "keras_dropout"):
             for unit, suffix in (("seqs_per_s", "wall"), ("seqs_per_cpu_s", "cpu")):
                 out[f"{name}_{tag}_over_float32_{suffix}"] = round(out[f"{name}_{tag}_{unit}"]
