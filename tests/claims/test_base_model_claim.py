@@ -2,14 +2,13 @@
 the seeds is above 90 % of the Bayes-optimal lift on the planted CTR test set (one-sided
 t-test at claims.ALPHA). Same check and data size as `tfrec claims base_model`, on 3 seeds
 instead of 5 to keep the suite short."""
+from ci_claims import show
 from tfrec_pkg import claims
 from tfrec_pkg.claims import base_model_checks
 
 
 def test_base_model_reaches_90_percent_of_bayes_optimal_lift(capsys):
     results = base_model_checks.checks(quick=False, seed=0, num_seeds=3)
-    with capsys.disabled():
-        print("\n" + claims.table(results).to_string(index=False))
-        print(claims.summary(results))
+    show(results, capsys)
     assert len(results) == 1 and results[0].held, claims.table(results).to_string()
     assert results[0].numbers["seeds"] == 3

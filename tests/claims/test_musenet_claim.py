@@ -5,16 +5,11 @@ errors so that a small change in the libraries' numerics does not flip it. At th
 (300 users, 5 seeds) the margin was 2.98 s.e. (MuSENet (soft) 0.6782 vs BaseModel 0.6436), and at
 500 users 2.1 s.e.: too thin. The full table (DIN, DCN-V2, PLE, Table 3's ablations, scenario
 recovery, the sensitivity sweep) is `tfrec claims musenet`, recorded in CLAIMS.md."""
-from tfrec_pkg import claims
+from ci_claims import assert_held_by_3_se, show
 from tfrec_pkg.claims import musenet_checks
 
 
 def test_musenet_beats_basemodel_on_planted_data(capsys):
     results = musenet_checks.checks(quick=False, seed=0, num_seeds=3, only=("MuSENet (soft)", "BaseModel"))
-    with capsys.disabled():
-        print("\n" + claims.table(results).to_string(index=False))
-        print(claims.summary(results))
-    table_claims = [c for c in results if "BaseModel" in c.claim]
-    assert len(table_claims) == 1 and table_claims[0].held, claims.table(results).to_string()
-    numbers = table_claims[0].numbers
-    assert numbers["seeds"] == 3 and numbers["mean_diff"] > 3 * numbers["se"], numbers
+    show(results, capsys)
+    assert_held_by_3_se(results, "BaseModel")

@@ -8,15 +8,12 @@ mostly left the window, order matters little, and the order-free AttMerge is ahe
 AttMerge 0.881 vs SUM 0.875 gAUC). The full table at 10k users and 50-event histories (RUM,
 AttMerge, the 5x64 GRU control, Table 3 ablations, Table 5 utilisation) is `tfrec claims sum`,
 recorded in CLAIMS.md."""
-from tfrec_pkg import claims
+from ci_claims import assert_held_by_3_se, show
 from tfrec_pkg.claims import sum_checks
 
 
 def test_sum_beats_gru_on_quick_planted_data(capsys):
     results = sum_checks.checks(quick=True, seed=0, num_seeds=3, only=("SUM", "GRU"))
-    with capsys.disabled():
-        print("\n" + claims.table(results).to_string(index=False))
-        print(claims.summary(results))
-    assert len(results) == 1 and results[0].held, claims.table(results).to_string()
-    numbers = results[0].numbers
-    assert numbers["seeds"] == 3 and numbers["mean_diff"] > 3 * numbers["se"], numbers
+    show(results, capsys)
+    assert len(results) == 1
+    assert_held_by_3_se(results, "SUM gauc > GRU")
