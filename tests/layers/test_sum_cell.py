@@ -14,7 +14,8 @@ import pytest
 import tfrec_pkg  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tensorflow as tf
 
-from tfrec_pkg.layers.sum_cell import SUMCell, SUMReader
+from tfrec_pkg.layers import sum_cell as sum_cell_module
+from tfrec_pkg.layers.sum_cell import SUMCell, SUMReader, _sum_write, _write
 from tfrec_pkg.layers.user_encoders import AttentiveMerge, GRUUserCell
 
 B, D, K, L = 3, 6, 4, 5
@@ -152,11 +153,9 @@ def make_cell(flags, seed=0, alpha=0.9, beta=1.3, scale=0.7):
     cell = SUMCell(state_dim=D, num_channels=K, **flags)
     cell.build((None, D))
     cell.write_heads.assign(rng.normal(0, 1, cell.write_heads.shape))
-    for dense in (cell.add_dense, cell.erase_dense, cell.reset_dense):
-        if not dense.built:  # no reset gate without instance-level attention
-            continue
-        dense.kernel.assign(rng.normal(0, scale, dense.kernel.shape))
-        dense.bias.assign(rng.normal(0, scale, dense.bias.shape))
+    for weight in (cell.kernel, cell.recurrent_kernel, cell.bias):
+        if weight is not None:  # no recurrent kernel without instance-level attention
+            weight.assign(rng.normal(0, scale, weight.shape))
     cell.alpha.assign(alpha)
     cell.beta.assign(beta)
     return cell
@@ -165,12 +164,18 @@ def make_cell(flags, seed=0, alpha=0.9, beta=1.3, scale=0.7):
 def params_of(cell):
     p = {"write_heads": cell.write_heads.numpy().astype(np.float64),
          "alpha": float(cell.alpha.numpy()), "beta": float(cell.beta.numpy())}
-    for name, dense in (("add", cell.add_dense), ("erase", cell.erase_dense),
-                        ("reset", cell.reset_dense)):
-        if not dense.built:
-            continue
-        p[name + "_kernel"] = dense.kernel.numpy().astype(np.float64)
-        p[name + "_bias"] = dense.bias.numpy().astype(np.float64)
+    # each gate's kernel of Eqs. (3)-(5) over [x_t, h] (over x_t alone without instance
+    # attention), rebuilt from the cell's x- and h-halves, gates side by side as the cell keeps them
+    kernel, bias = cell.kernel.numpy().astype(np.float64), cell.bias.numpy().astype(np.float64)
+    if cell.recurrent_kernel is not None:
+        kernel = np.concatenate([kernel, cell.recurrent_kernel.numpy().astype(np.float64)], 0)
+    start = 0
+    for name in cell.gates:
+        width = 1 if name == "reset" else D
+        p[name + "_kernel"] = kernel[:, start:start + width]
+        p[name + "_bias"] = bias[start:start + width]
+        start += width
+    assert start == kernel.shape[1]
     return p
 
 
@@ -240,14 +245,14 @@ def test_one_step_details_of_the_write_weights():
 def test_weight_shapes_follow_the_flags():
     cell = make_cell(DEFAULT_FLAGS)
     assert cell.write_heads.shape == (K - 1, D)
-    assert cell.add_dense.kernel.shape == (2 * D, D)
-    assert cell.erase_dense.kernel.shape == (2 * D, D)
-    assert cell.reset_dense.kernel.shape == (2 * D, 1)
+    assert cell.gates == ("reset", "erase", "add")
+    assert cell.kernel.shape == cell.recurrent_kernel.shape == (D, 1 + 2 * D)
+    assert cell.bias.shape == (1 + 2 * D,)
     rum = make_cell(DEFAULT_FLAGS | dict(instance_attention=False, highway=False))
     assert rum.write_heads.shape == (K, D)
-    assert rum.add_dense.kernel.shape == (D, D)
-    assert rum.erase_dense.kernel.shape == (D, D)
-    assert not rum.reset_dense.built and len(rum.trainable_weights) == 7  # heads, beta, alpha, add, erase
+    assert rum.gates == ("erase", "add")
+    assert rum.kernel.shape == (D, 2 * D) and rum.bias.shape == (2 * D,)
+    assert rum.recurrent_kernel is None and len(rum.trainable_weights) == 5  # heads, beta, alpha, kernel, bias
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,6 +327,55 @@ def test_gru_user_cell_hoisted_projection_gives_the_per_step_results():
         cell.sequence_inputs(f32(xs), tf.constant(mask)), mask=tf.constant(mask))
     for a, b in zip(plain, hoisted):
         np.testing.assert_allclose(b.numpy(), a.numpy(), atol=ATOL)
+
+
+@pytest.mark.parametrize("merge_scale", [0.5, 1.0])
+def test_hand_written_backward_equals_autodiff_of_the_write(merge_scale):
+    """The paper's cell writes through ``_sum_write``, whose backward pass is written out: its
+    gradients for every input (memory, z, the x-part ``pre`` and the recurrent kernel), under a
+    random upstream gradient, equal autodiff's of the same forward (``_write``). Mutations
+    tried: d_reset without rec_add; d_z without the merge term; the merge scale dropped from
+    d_h_hat (fails merge_scale=0.5)."""
+    rng = np.random.default_rng(7)
+    memory = f32(rng.uniform(-1, 1, (B, K, D)))
+    z = f32(rng.uniform(0, 1, (B, K)))
+    pre = f32(rng.normal(0, 1, (B, 1 + 2 * D)))
+    kernel = f32(rng.normal(0, 0.7, (D, 1 + 2 * D)))
+    upstream = f32(rng.normal(0, 1, (B, K, D)))
+    inputs = [memory, z, pre, kernel]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(inputs)
+        fast = _sum_write(*inputs, merge_scale)
+        plain, _ = _write(*inputs, merge_scale, True, "sum")
+    np.testing.assert_allclose(fast.numpy(), plain.numpy(), atol=1e-6)
+    for got, want in zip(tape.gradient(fast, inputs, upstream), tape.gradient(plain, inputs, upstream)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["full", "no_highway"])
+def test_training_gradients_through_the_masked_sequence_equal_autodiff(variant, monkeypatch):
+    """Gradients of a loss on a masked sequence's outputs and final memory, for the inputs and
+    every weight of the cell, are autodiff's when the write step is differentiated by TF."""
+    cell = make_cell(flags_of(variant))
+    rng = np.random.default_rng(8)
+    xs = f32(rng.normal(0, 1, (B, L, D)))
+    mask = left_aligned_mask()
+    mask[1] = [True, False, True, False, True]
+    upstream = f32(rng.normal(0, 1, (B, K, D)))
+
+    def gradients():
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            rnn = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)
+            outs, memory, _ = rnn(cell.sequence_inputs(xs, tf.constant(mask)), mask=tf.constant(mask))
+            loss = tf.reduce_sum(memory * upstream) + tf.reduce_sum(tf.square(outs))
+        return tape.gradient(loss, [xs] + cell.trainable_weights)
+
+    fast = gradients()
+    monkeypatch.setattr(sum_cell_module, "_sum_write",
+                        lambda *a: _write(*a, instance_attention=True, writing="sum")[0])
+    for weight, got, want in zip(["x"] + cell.trainable_weights, fast, gradients()):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5, err_msg=str(weight))
 
 
 @pytest.mark.parametrize("variant", ["full", "rum"])
@@ -496,8 +550,10 @@ def test_sum_cell_initial_values():
     cell.build((None, D))
     assert float(cell.alpha.numpy()) == pytest.approx(0.95)
     assert float(cell.beta.numpy()) == pytest.approx(1.1)
-    np.testing.assert_allclose(cell.erase_dense.bias.numpy(), 0.5)
-    np.testing.assert_allclose(cell.reset_dense.bias.numpy(), 0.5)
+    p = params_of(cell)
+    np.testing.assert_allclose(p["reset_bias"], 0.5)
+    np.testing.assert_allclose(p["erase_bias"], 0.5)
+    np.testing.assert_allclose(p["add_bias"], 0.0)
 
 
 @pytest.mark.parametrize("reading", ["sum", "rum"])
