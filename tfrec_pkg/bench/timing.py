@@ -50,12 +50,22 @@ def latency(fn, batch: dict, calls: int = 200) -> tuple[float, float]:
     return p50_p99_ms(time_calls(lambda: fn(batch), calls))
 
 
-def matmul_flops(n: int = 1024, repeats: int = 20) -> float:
-    """Measured float32 matmul FLOP/s (2 n^3 per product), best of ``repeats``."""
+def matmul_flops(n: int = 1024, repeats: int = 20, per_cpu_second: bool = False) -> float:
+    """Measured float32 matmul FLOP/s (2 n^3 per product), best of ``repeats``; with
+    ``per_cpu_second``, FLOPs per second of this process's CPU time instead of wall-clock time
+    (on a shared machine the cores a run gets vary, the work per CPU-second much less)."""
     a = tf.random.normal((n, n))
     b = tf.random.normal((n, n))
     mm = tf.function(lambda x, y: tf.matmul(x, y))
-    return 2 * n ** 3 / float(time_calls(lambda: mm(a, b), repeats, warmup=1).min())
+    if not per_cpu_second:
+        return 2 * n ** 3 / float(time_calls(lambda: mm(a, b), repeats, warmup=1).min())
+    mm(a, b).numpy()
+    best = np.inf
+    for _ in range(repeats):
+        start = time.process_time()
+        mm(a, b).numpy()
+        best = min(best, time.process_time() - start)
+    return 2 * n ** 3 / best
 
 
 def peak_rss_mb() -> float:
