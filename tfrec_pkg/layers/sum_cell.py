@@ -234,7 +234,9 @@ class SUMCell(tf.keras.layers.Layer):
             pre = self.input_part(x)
         merge_scale = 0.5 if self.highway else 1.0  # Eq. (2) / 2 with the highway (docstring)
         if self.instance_attention and self.writing == "sum":
-            new_memory = _sum_write(memory, z, pre, self.recurrent_kernel, merge_scale)
+            # a tensor, not the variable: custom_gradient takes tensors (a distributed variable
+            # under tf.distribute is neither), and the read carries the gradient to the variable
+            new_memory = _sum_write(memory, z, pre, tf.convert_to_tensor(self.recurrent_kernel), merge_scale)
         else:  # the ablations: autodiff
             new_memory, _ = _write(memory, z, pre, self.recurrent_kernel, merge_scale,
                                    self.instance_attention, self.writing)
