@@ -58,7 +58,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfrec_pkg.layers.dropout import Dropout, MultiHeadAttention
-
 from tfrec_pkg.layers.transformer import (FeedForward, causal_mask, check_common_args,
                                           ensure_nonempty_rows, normal_init, padding_mask)
 

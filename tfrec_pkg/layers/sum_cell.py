@@ -82,18 +82,18 @@ def _write(memory, z, pre, recurrent_kernel, merge_scale: float, instance_attent
     the new memory and the intermediates the hand-written backward pass reads."""
     d = memory.shape[-1]
     zc = z[:, :, None]
-    # Eq. (2). A broadcast product and a sum: at these sizes (K x D per row) batched matmuls
-    # (matvec, einsum) cost several times more, forward and backward
-    h_hat = tf.reduce_sum(memory * zc, 1) * merge_scale
-    parts = {"zc": zc, "h_hat": h_hat}
-    if instance_attention:
+    parts = {"zc": zc}
+    if instance_attention:  # without it the gates see x_t only and h_hat (Eq. 2) is unused
+        # Eq. (2). A broadcast product and a sum: at these sizes (K x D per row) batched matmuls
+        # (matvec, einsum) cost several times more, forward and backward
+        h_hat = tf.reduce_sum(memory * zc, 1) * merge_scale
         rec = tf.matmul(h_hat, recurrent_kernel)
         pre_reset_erase, pre_add = tf.split(pre, [1 + d, d], -1)
         rec_reset_erase, rec_add = tf.split(rec, [1 + d, d], -1)
         reset_erase = tf.sigmoid(pre_reset_erase + rec_reset_erase)
         reset, erase = tf.split(reset_erase, [1, d], -1)                                  # Eqs. (5), (4)
         add = tf.tanh(pre_add + reset * rec_add)                                          # Eq. (3)
-        parts |= {"reset_erase": reset_erase, "rec_add": rec_add}
+        parts |= {"h_hat": h_hat, "reset_erase": reset_erase, "rec_add": rec_add}
     else:  # RUM's writing: the update vectors see x_t only
         pre_erase, pre_add = tf.split(pre, 2, -1)
         erase, add = tf.sigmoid(pre_erase), tf.tanh(pre_add)
