@@ -294,12 +294,16 @@ def test_masked_sequence_through_keras_rnn_matches_numpy(variant):
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("layout", ["left_aligned", "interior_padding"])
-def test_hoisted_sequence_inputs_give_the_per_step_results(variant, layout):
+@pytest.mark.parametrize("rnn_mask", [True, False], ids=["rnn_mask", "no_rnn_mask"])
+def test_hoisted_sequence_inputs_give_the_per_step_results(variant, layout, rnn_mask):
     """``sequence_inputs`` (z^w_t with the previous *real* event, and the x-part of Eqs. 3-5,
     for all steps before the recurrence) through the Keras RNN: the same
     outputs and final state as the numpy recurrence, also when padding sits between real events
-    (x_{t-1} must skip it). Mutations tried: x_{t-1} = x[t - 1] whatever the mask (fails
-    interior_padding); the reset gate's bias dropped from the x-part."""
+    (x_{t-1} must skip it). Without the RNN's mask (as ``SUM.encode`` runs it) the padded steps
+    must write nothing on their own: z = 0 there, and the last input is the last real event
+    (row 0 is all padding: zero state). Mutations tried: x_{t-1} = x[t - 1] whatever the mask
+    (fails interior_padding); the reset gate's bias dropped from the x-part; z not zeroed on
+    padded steps, or x_t not the previous real event there (each fails no_rnn_mask)."""
     flags = flags_of(variant)
     cell = make_cell(flags)
     p = params_of(cell)
@@ -310,11 +314,13 @@ def test_hoisted_sequence_inputs_give_the_per_step_results(variant, layout):
         mask[2] = [False, True, True, False, True]
     rnn = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)
     inputs = cell.sequence_inputs(f32(xs), tf.constant(mask))
-    outs, memory, last = rnn(inputs, mask=tf.constant(mask))
+    outs, memory, last = rnn(inputs, mask=tf.constant(mask) if rnn_mask else None)
     mem_ref, last_ref, zs_ref = np_sum_sequence(p, flags, xs.astype(np.float64), mask)
     np.testing.assert_allclose(memory.numpy(), mem_ref, atol=ATOL)
     np.testing.assert_allclose(last.numpy(), last_ref, atol=ATOL)
     np.testing.assert_allclose(outs.numpy()[mask], zs_ref[mask], atol=ATOL)
+    if not rnn_mask:
+        np.testing.assert_array_equal(outs.numpy()[~mask], 0.0)
 
 
 def test_gru_user_cell_hoisted_projection_gives_the_per_step_results():
@@ -353,28 +359,34 @@ def test_hand_written_backward_equals_autodiff_of_the_write(merge_scale):
 
 
 @pytest.mark.parametrize("variant", ["full", "no_highway"])
-def test_training_gradients_through_the_masked_sequence_equal_autodiff(variant, monkeypatch):
-    """Gradients of a loss on a masked sequence's outputs and final memory, for the inputs and
-    every weight of the cell, are autodiff's when the write step is differentiated by TF."""
+@pytest.mark.parametrize("rnn_mask", [True, False], ids=["rnn_mask", "no_rnn_mask"])
+def test_training_gradients_through_the_masked_sequence_equal_autodiff(variant, rnn_mask, monkeypatch):
+    """Gradients of a loss on a masked sequence's real outputs, final memory and last input,
+    for the inputs and every weight of the cell, are autodiff's through the RNN's mask when the
+    write step is differentiated by TF: with the hand-written write, and without the RNN's mask
+    (padded steps writing nothing on their own, as ``SUM.encode`` runs it)."""
     cell = make_cell(flags_of(variant))
     rng = np.random.default_rng(8)
     xs = f32(rng.normal(0, 1, (B, L, D)))
     mask = left_aligned_mask()
     mask[1] = [True, False, True, False, True]
     upstream = f32(rng.normal(0, 1, (B, K, D)))
+    last_upstream = f32(rng.normal(0, 1, (B, D)))
 
-    def gradients():
+    def gradients(with_mask):
         with tf.GradientTape() as tape:
             tape.watch(xs)
             rnn = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)
-            outs, memory, _ = rnn(cell.sequence_inputs(xs, tf.constant(mask)), mask=tf.constant(mask))
-            loss = tf.reduce_sum(memory * upstream) + tf.reduce_sum(tf.square(outs))
+            outs, memory, last = rnn(cell.sequence_inputs(xs, tf.constant(mask)),
+                                     mask=tf.constant(mask) if with_mask else None)
+            loss = (tf.reduce_sum(memory * upstream) + tf.reduce_sum(last * last_upstream)
+                    + tf.reduce_sum(tf.square(tf.boolean_mask(outs, mask))))
         return tape.gradient(loss, [xs] + cell.trainable_weights)
 
-    fast = gradients()
+    fast = gradients(rnn_mask)
     monkeypatch.setattr(sum_cell_module, "_sum_write",
                         lambda *a: _write(*a, instance_attention=True, writing="sum")[0])
-    for weight, got, want in zip(["x"] + cell.trainable_weights, fast, gradients()):
+    for weight, got, want in zip(["x"] + cell.trainable_weights, fast, gradients(True)):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5, err_msg=str(weight))
 
 

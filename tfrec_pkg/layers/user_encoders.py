@@ -33,6 +33,8 @@ class GRUUserCell(tf.keras.layers.Layer):
         self.gru.build(input_shape)
         super().build(input_shape)
 
+    writes_nothing_on_padding = False  # Keras' GRU step: the RNN's mask keeps padded steps out
+
     def sequence_inputs(self, x, mask=None):
         """Per-step inputs for ``tf.keras.layers.RNN`` over x [B, L, D_in]: (x_t, the GRU's input
         projection x_t W + b_input), the projection computed for all steps at once as Keras' GRU

@@ -147,8 +147,10 @@ class SUM(RecModel):
         """History -> (final state [memory, last_input], per-step write weights [B, L, K])."""
         x = self.item_vector(features["hist_item_ids"], features["hist_category_ids"])
         mask = tf.not_equal(features["hist_item_ids"], 0)
-        # the event-only work of every step computed before the recurrence (same result)
-        z, memory, last = self.rnn(self.cell.sequence_inputs(x, mask), mask=mask)
+        # the event-only work of every step computed before the recurrence (same result); SUM's
+        # cell keeps its state on padded steps by itself, the GRU's needs the RNN's mask
+        inputs = self.cell.sequence_inputs(x, mask)
+        z, memory, last = self.rnn(inputs, mask=None if self.cell.writes_nothing_on_padding else mask)
         return [memory, last], z
 
     def rank(self, u, v, training=False):
