@@ -303,7 +303,8 @@ class IPRec(RecModel):
 # padding.
 PLANTED_SIZES = {"max_friends": 10, "max_history": 20, "max_neighbours": 10, "max_objects": 30}
 # The demo's data: 1000 users (about 20k training rows, a couple of minutes on 2 cores); the
-# claim checks use 2000 (tfrec_pkg.claims.iprec_checks), quick mode 300.
+# claim checks use 600 users with 100 impressions each (tfrec_pkg.claims.iprec_checks), quick
+# mode 300.
 PLANTED_USERS = 1000
 
 
