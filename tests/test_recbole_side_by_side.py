@@ -64,3 +64,25 @@ def test_steady_rate_leaves_out_the_first_epoch(tool):
     assert tool.steady_rate([{"rows_per_s": 100}, {"rows_per_s": 900}, {"rows_per_s": 1100}]) == 1000
     assert tool.steady_rate([{"rows_per_s": 100}]) == 100
     assert tool.steady_rate([]) is None
+
+
+def test_a_saved_run_reports_the_row_its_own_run_would_have_written(tool, tmp_path):
+    """Every finished run saves result.json; ``--report`` appends the same BENCHMARKS.md table,
+    under the command that made the run, as ``--out`` on the run itself."""
+    ready = {"versions": {"recbole": "1.2.1", "torch": "2", "numpy": "2"}, "threads": 2, "omp_wait_policy": "PASSIVE",
+             "anomaly_on_import": True, "numpy_shims": ["float_"], "train_rows": 1000}
+    side = lambda ready, hr: {"ready": ready, "epochs": history((10, 0.02), (10, 0.03)),  # noqa: E731
+                              "done": {"test_hr10": hr, "test_ndcg10": hr / 2}}
+    result = {"sides": {"recbole": side(ready, 0.08),
+                        "ours_all": side({"versions": {"tfrec": "0.1", "tensorflow": "2.21"}, "train_rows": 200}, 0.07)},
+              "tta": {"target": 0.0285, "ours_s": 20, "theirs_s": 40, "ratio": 0.5},
+              "rates": {"recbole": 100.0}, "rows_ratio": None, "users": 3}
+    args = tool.argparse.Namespace(target=None, fraction=0.95)
+    command = "python tools/recbole_side_by_side.py --epochs 2"
+    tool.write_benchmarks(str(tmp_path / "direct.md"), args, result, command)
+    tool.save_result(str(tmp_path / "result.json"), args, result, command)
+    assert tool.main(["--report", str(tmp_path / "result.json"), "--out", str(tmp_path / "reported.md")]) == 0
+    direct, reported = (tmp_path / "direct.md").read_text(), (tmp_path / "reported.md").read_text()
+    assert reported == direct and f"`{command}`" in reported and "| 0.500 |" in reported
+    with pytest.raises(SystemExit):  # nothing to append to
+        tool.main(["--report", str(tmp_path / "result.json")])

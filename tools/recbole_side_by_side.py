@@ -5,6 +5,7 @@ interleaved on the same machine (not part of ``make test``).
     tools/recbole_side_by_side.py --setup-only                     # create .venv-recbole, install RecBole
     tools/recbole_side_by_side.py --quick                          # smoke run: 2,000 users, 2 epochs
     tools/recbole_side_by_side.py --epochs 10 --max-minutes 30 --out BENCHMARKS.md
+    tools/recbole_side_by_side.py --report runs/recbole_side_by_side/result.json --out BENCHMARKS.md
 
 RecBole runs in its own virtual environment (default ``.venv-recbole/`` at the repository root,
 created here with ``python -m venv`` and ``pip install torch recbole==1.2.1 "setuptools<70"``),
@@ -21,7 +22,9 @@ alike. Per epoch: wall time (training + validation + the epoch's bookkeeping), t
 and validation NDCG@10. Reported: (a) time to a validation NDCG@10 both reach (default 95 % of
 the lower of ours-all's and RecBole's best), ours-all over RecBole; (b) prefix rows/s of our
 ``last`` form over RecBole's (equal work: both train on every prefix of each training sequence);
-(c) test HR@10 / NDCG@10 of each (best validation epoch).
+(c) test HR@10 / NDCG@10 of each (best validation epoch). Every finished run also saves its
+results as ``result.json`` in the work directory; ``--report`` appends a saved run to
+BENCHMARKS.md (under the command that made it) when ``--out`` was not given.
 """
 from __future__ import annotations
 
@@ -406,6 +409,21 @@ def write_benchmarks(path: str, args, result: dict, command: str) -> None:
     print(f"appended to {path}")
 
 
+def save_result(path: str, args, result: dict, command: str) -> None:
+    """The run's results and what :func:`write_benchmarks` reads of its arguments, atomically."""
+    with open(path + ".tmp", "w") as f:
+        json.dump({"command": command, "target": args.target, "fraction": args.fraction, "result": result}, f)
+    os.replace(path + ".tmp", path)
+
+
+def report(path: str, out: str) -> None:
+    """Append the run saved at ``path`` (:func:`save_result`) to ``out``."""
+    with open(path) as f:
+        saved = json.load(f)
+    args = argparse.Namespace(target=saved["target"], fraction=saved["fraction"])
+    write_benchmarks(out, args, saved["result"], saved["command"])
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_ours"]:
@@ -422,6 +440,8 @@ def main(argv=None) -> int:
     parser.add_argument("--setup-only", action="store_true", help="create the RecBole environment and stop")
     parser.add_argument("--quick", action="store_true", help=f"smoke run: the first {QUICK_USERS} users, 2 epochs")
     parser.add_argument("--out", metavar="BENCHMARKS.md", help="append the results to this file")
+    parser.add_argument("--report", metavar="RESULT.json",
+                        help="append a finished run's saved results (its work dir's result.json) to --out and stop")
     parser.add_argument("--data", default=DATA, help="the shared data folder (default ../shared/data)")
     parser.add_argument("--venv", default=VENV, help="RecBole's virtual environment (default .venv-recbole)")
     parser.add_argument("--workdir", default=os.path.join(ROOT, "runs", "recbole_side_by_side"),
@@ -431,13 +451,21 @@ def main(argv=None) -> int:
                         help="OMP_WAIT_POLICY of RecBole's process (default PASSIVE, its best case on a "
                         "shared machine; 'default': unset; see tools/recbole_runner.py)")
     args = parser.parse_args(argv)
+    if args.report:
+        if not args.out:
+            parser.exit(2, f"{parser.prog}: error: --report needs --out (the file to append to)\n")
+        report(args.report, args.out)
+        return 0
     if args.quick:
         args.epochs, args.last_epochs = min(args.epochs, 2), min(args.last_epochs, 2)
     if not args.setup_only and not os.path.exists(os.path.join(args.data, SEQUENCES)):
         parser.exit(1, f"{parser.prog}: error: {os.path.join(args.data, SEQUENCES)} not found (set --data)\n")
     result = run(args)
+    command = " ".join(["python", "tools/recbole_side_by_side.py", *argv])
+    if result:
+        save_result(os.path.join(args.workdir, "result.json"), args, result, command)
     if args.out and result:
-        write_benchmarks(args.out, args, result, " ".join(["python", "tools/recbole_side_by_side.py", *argv]))
+        write_benchmarks(args.out, args, result, command)
     return 0
 
 
