@@ -403,17 +403,21 @@ def write_benchmarks(path: str, args, result: dict, command: str) -> None:
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     text = text.rstrip("\n") + "\n\n" + "\n".join([
         "| " + " | ".join(header) + " |", "|" + "---|" * len(header), "| " + " | ".join(row) + " |", "", notes]) + "\n"
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    replace_file(path, text)
     print(f"appended to {path}")
 
 
-def save_result(path: str, args, result: dict, command: str) -> None:
-    """The run's results and what :func:`write_benchmarks` reads of its arguments, atomically."""
+def replace_file(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one)."""
     with open(path + ".tmp", "w") as f:
-        json.dump({"command": command, "target": args.target, "fraction": args.fraction, "result": result}, f)
+        f.write(text)
     os.replace(path + ".tmp", path)
+
+
+def save_result(path: str, args, result: dict, command: str) -> None:
+    """The run's results and what :func:`write_benchmarks` reads of its arguments."""
+    replace_file(path, json.dumps({"command": command, "target": args.target, "fraction": args.fraction,
+                                   "result": result}))
 
 
 def report(path: str, out: str) -> None:
