@@ -457,7 +457,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.report:
         if not args.out:
-            parser.exit(2, f"{parser.prog}: error: --report needs --out (the file to append to)\n")
+            parser.error("--report needs --out (the file to append to)")
         report(args.report, args.out)
         return 0
     if args.quick:
@@ -468,8 +468,8 @@ def main(argv=None) -> int:
     command = " ".join(["python", "tools/recbole_side_by_side.py", *argv])
     if result:
         save_result(os.path.join(args.workdir, "result.json"), args, result, command)
-    if args.out and result:
-        write_benchmarks(args.out, args, result, command)
+        if args.out:
+            write_benchmarks(args.out, args, result, command)
     return 0
 
 

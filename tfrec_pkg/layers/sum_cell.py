@@ -144,6 +144,9 @@ def _sum_write(memory, z, pre, recurrent_kernel, merge_scale: float):
 
 @tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
 class SUMCell(tf.keras.layers.Layer):
+    # sequence_inputs makes padded steps write nothing: the RNN needs no mask (module docstring)
+    writes_nothing_on_padding = True
+
     def __init__(self, state_dim: int = 64, num_channels: int = 5, highway: bool = True,
                  debuff: bool = True, instance_attention: bool = True, writing: str = "sum",
                  debuff_highway: bool = False, alpha_init: float = 0.98, beta_init: float = 1.02,
@@ -208,9 +211,6 @@ class SUMCell(tf.keras.layers.Layer):
         pre-activations W^x x_t + b ([..., G], the gates side by side as in ``kernel``)."""
         flat = tf.matmul(tf.reshape(x, [-1, self.state_dim]), self.kernel) + self.bias
         return tf.reshape(flat, tf.concat([tf.shape(x)[:-1], tf.shape(flat)[-1:]], 0))
-
-    # sequence_inputs makes padded steps write nothing: the RNN needs no mask (module docstring)
-    writes_nothing_on_padding = True
 
     def sequence_inputs(self, x, mask=None):
         """Per-step inputs for ``tf.keras.layers.RNN`` over x [B, L, D] from the zero state,

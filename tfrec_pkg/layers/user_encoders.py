@@ -19,6 +19,8 @@ from tfrec_pkg.layers.sequence import masked_step
 
 @tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
 class GRUUserCell(tf.keras.layers.Layer):
+    writes_nothing_on_padding = False  # Keras' GRU step: the RNN's mask keeps padded steps out
+
     def __init__(self, state_dim: int = 64, **kwargs):
         super().__init__(**kwargs)
         self.state_dim = int(state_dim)
@@ -32,8 +34,6 @@ class GRUUserCell(tf.keras.layers.Layer):
             input_shape = input_shape[0]  # (x, input projection) from sequence_inputs
         self.gru.build(input_shape)
         super().build(input_shape)
-
-    writes_nothing_on_padding = False  # Keras' GRU step: the RNN's mask keeps padded steps out
 
     def sequence_inputs(self, x, mask=None):
         """Per-step inputs for ``tf.keras.layers.RNN`` over x [B, L, D_in]: (x_t, the GRU's input
