@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# one test process per core (each test file stays in one process: module fixtures are built once)
+# one test process per core (each test file stays in one process: module fixtures are built once;
+# the files with a `slow` test go first, tests/conftest.py)
 TEST_WORKERS ?= 2
 # `make claims MODEL=sum`, `make bench MODEL=ipsrec`
 MODEL ?= base_model
@@ -24,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/tfrec demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 claims: $(STAMP)
 	$(BIN)/tfrec claims $(MODEL)

@@ -17,6 +17,7 @@ def code_sources(nb) -> list[str]:
     return [cell.source for cell in nb.cells if cell.cell_type == "code"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path, tmp_path, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TFREC_NOTEBOOK_SMALL", "1")

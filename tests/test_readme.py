@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tfrec_pkg.serving.local import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +89,7 @@ def _start_server(code: str, work: Path, env: dict, log: Path) -> subprocess.Pop
     return proc
 
 
+@pytest.mark.slow
 def test_readme_code_blocks_run_as_written(tmp_path):
     work, env = _scratch(tmp_path)
     port = str(free_port())

@@ -8,10 +8,13 @@ mostly left the window, order matters little, and the order-free AttMerge is ahe
 AttMerge 0.881 vs SUM 0.875 gAUC). The full table at 10k users and 50-event histories (RUM,
 AttMerge, the 5x64 GRU control, Table 3 ablations, Table 5 utilisation) is `tfrec claims sum`,
 recorded in CLAIMS.md."""
+import pytest
+
 from ci_claims import assert_held_by_3_se, show
 from tfrec_pkg.claims import sum_checks
 
 
+@pytest.mark.slow
 def test_sum_beats_gru_on_quick_planted_data(capsys):
     results = sum_checks.checks(quick=True, seed=0, num_seeds=3, only=("SUM", "GRU"))
     show(results, capsys)

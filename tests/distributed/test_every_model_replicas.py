@@ -7,8 +7,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 
+@pytest.mark.slow
 def test_every_registered_model_trains_under_two_replicas():
     """One epoch of each registered model under MirroredStrategy over two logical CPUs (the
     in-process form of multi-worker mirrored training), validation included: finite losses."""
