@@ -2,12 +2,16 @@
 against one process (the default strategy) trained on the same global batches. Logical devices
 must be set before TensorFlow starts, so this runs as a script of its own:
 
-    python state_replicas.py CASE [CASE ...]        CASE: counts | prototypes | imn
+    python state_replicas.py CASE [CASE ...]        CASE: counts | steps | prototypes | imn
 
 and prints one line ``RESULT {json}``, ``{case: result}``:
 
 * counts -- a next-item model with ``item_loss="sampled_softmax"`` (GRU4Rec): ``target_counts``
   on each replica after two steps, the one-process model's, and the targets' own counts;
+* steps -- SASRec trained on all-position rows: ``trained_rows`` (sequences, real steps) on each
+  replica after two steps, the one-process model's and the data's own counts, and the largest
+  difference between a replica's trainable weights and the one-process model's (each replica
+  divides its share of the loss by the global batch's sequences times the global mean steps);
 * prototypes -- MuSENet (soft scenarios): the prototypes on each replica after two steps and
   the one-process model's;
 * imn -- IMN-Net's JODIE variant trained one epoch on the planted stream's first windows by the
@@ -32,13 +36,16 @@ from tfrec_pkg import experiment  # noqa: E402
 
 CASES = {
     "counts": (("gru4rec", {"item_loss": "sampled_softmax", "dropout": 0.0}), 2),   # (variant, steps)
+    "steps": (("sasrec", {"training_positions": "all", "dropout": 0.0}), 2),
     "prototypes": (("musenet", {"version": "soft"}), 2),
 }
 GLOBAL_BATCH = 32
 
 
 def _state(model, case):
-    return model.target_counts if case == "counts" else model.scenario.prototypes
+    if case == "counts":
+        return model.target_counts
+    return model.trained_rows if case == "steps" else model.scenario.prototypes
 
 
 def _train(strategy, entry, config, train, steps, source=None):
@@ -115,12 +122,37 @@ def _imn_train(mirrored):
     return out
 
 
+def _sequence_rows(entry, config, users=GLOBAL_BATCH * 2):
+    """A training split of all-position rows (one per user, 2..11 steps, so the replicas' halves
+    of a batch hold different numbers of steps)."""
+    import pandas as pd
+
+    from tfrec_pkg import specs
+    from tfrec_pkg.data.synthetic.base import Split
+    from tfrec_pkg.data.vocab import fit_vocabularies
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(users):
+        items = rng.integers(100, 160, int(rng.integers(3, 13)))
+        rows.append({"user_id": user, "hist_item_ids": items[:-1], "hist_provider_ids": items[:-1] % 7,
+                     "target_item_ids": items[1:], "target_provider_ids": items[1:] % 7,
+                     "item_id": items[-1], "provider_id": items[-1] % 7})
+    frame = pd.DataFrame(rows)
+    vocab = fit_vocabularies(frame, specs.next_item(config.max_history))
+    spec = experiment.build(entry, vocab, config).training_spec(list(frame.columns))
+    return Split("train", frame[[s.name for s in spec]], spec, vocab, label=None)
+
+
 def run(case, mirrored):
     if case == "imn":
         return run_imn(mirrored)
     variant, steps = CASES[case]
     entry, config = experiment.resolve(variant)
-    train, _, _ = experiment.planted_splits(entry, config, quick=True, seed=0)
+    if case == "steps":
+        train = _sequence_rows(entry, config)
+    else:
+        train, _, _ = experiment.planted_splits(entry, config, quick=True, seed=0)
     single, initial, data = _train(tf.distribute.get_strategy(), entry, config, train, steps)
     replicas, _, _ = _train(mirrored, entry, config, train, steps, source=initial)
     state = _state(replicas, case)
@@ -130,6 +162,14 @@ def run(case, mirrored):
         targets = np.concatenate([single.lookups["item"](b["item_id"]).numpy() for b in data])
         out["expected"] = np.bincount(targets, minlength=state.shape[0]).astype(float).tolist()
         out["rows"] = int(len(targets))
+    elif case == "steps":
+        steps = train.frame["target_item_ids"].map(len)[:GLOBAL_BATCH * CASES[case][1]]
+        out["expected"] = [float(len(steps)), float(steps.sum())]
+        start = dict(zip([w.name for w in single.weights], initial))
+        out["weights_max_diff"] = max(float(np.abs(np.asarray(copy) - w.numpy()).max())
+                                      for w, r in zip(single.trainable_weights, replicas.trainable_weights)
+                                      for copy in _copies(r))
+        out["weights_moved"] = max(float(np.abs(w.numpy() - start[w.name]).max()) for w in single.trainable_weights)
     else:
         out["initial"] = np.asarray(initial[[w.name for w in single.weights].index(
             single.scenario.prototypes.name)]).tolist()

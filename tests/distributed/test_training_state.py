@@ -3,7 +3,8 @@
 * two replicas (``MirroredStrategy`` over two logical CPUs, in a subprocess: ``state_replicas.py``)
   end a step on a global batch with the state one process holds after the same global batch --
   the sampled-softmax ``target_counts`` (SUM-aggregated: the counts of all the global batch's
-  targets, not each replica's half) and MuSENet's prototypes (Eq. 14 on the global batch's
+  targets, not each replica's half), the all-position rows' ``trained_rows`` and the weights
+  trained with them, and MuSENet's prototypes (Eq. 14 on the global batch's
   all-reduced sums); these fail with the aggregation (or the all-reduce) taken out;
 * parameter-server training (chief + 2 workers + 1 ps, ``state_train.py``): the single copy of
   ``target_counts`` on the ps counts every target the workers trained on;
@@ -33,7 +34,7 @@ ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 @pytest.fixture(scope="module")
 def replicas():
     """The three two-replica cases of ``state_replicas.py``, run in one subprocess."""
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "state_replicas.py"), "counts", "prototypes", "imn"],
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "state_replicas.py"), "counts", "steps", "prototypes", "imn"],
                           capture_output=True, text=True, timeout=300, env={**os.environ, **ENV})
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -48,6 +49,20 @@ def test_two_replicas_count_every_target_of_the_global_batch(replicas):
     assert len(r["replicas"]) == 2
     for copy in r["replicas"]:  # each replica's copy: the whole global batch's counts, not its half's
         np.testing.assert_allclose(np.asarray(copy), single, atol=1e-5)
+
+
+def test_two_replicas_weigh_all_position_steps_by_the_global_batch(replicas):
+    """All-position rows of different lengths: each replica divides its share of the loss by the
+    global batch's sequences times the global mean steps per sequence (``trained_rows``, summed
+    over the replicas), so two steps end on one process's weights. Fails when a replica divides
+    by its own steps (weights 1e-2 apart) or counts only its own rows."""
+    r = replicas["steps"]
+    assert r["expected"] == [64.0, 462.0]
+    np.testing.assert_array_equal(r["single"], r["expected"])
+    assert len(r["replicas"]) == 2
+    for copy in r["replicas"]:
+        np.testing.assert_array_equal(copy, r["expected"])
+    assert r["weights_moved"] > 1e-3 and r["weights_max_diff"] < 1e-5
 
 
 def test_two_replicas_update_musenet_prototypes_from_the_global_batch(replicas):

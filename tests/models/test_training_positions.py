@@ -7,7 +7,8 @@ training from DataFrames with callbacks.
 
 Mutations these tests catch: a non-causal mask (step t sees t + 1), reading the wrong step in
 the all-position form, dropping the padding mask of the targets (loss on padded steps),
-the InfoNCE term left out of the all-position form, scoring an OOV candidate with its row."""
+the InfoNCE term left out of the all-position form, scoring an OOV candidate with its row,
+dividing a training batch by its own step count instead of the mean steps per sequence so far."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,18 +46,18 @@ def _sequences(num_users=12, seed=0):
     return pd.DataFrame(rows), pd.DataFrame(prefixes)
 
 
-def _models():
-    base = dict(max_history=L, item_dim=8, dropout=0.0, top_k_max=5, epochs=1, batch_size=64)
+def _models(**changes):
+    base = dict(max_history=L, item_dim=8, dropout=0.0, top_k_max=5, epochs=1, batch_size=64, **changes)
     return {"sasrec": lambda v: IPSRec(IPSRecConfig(**base, ffn_dim=16, use_provider=False), v),
             "ipsrec_s": lambda v: IPSRec(IPSRecConfig(**base, ffn_dim=16), v),
             "ipsrec_c": lambda v: IPSRec(IPSRecConfig(**base, ffn_dim=16, stream="cross"), v),
             "gru4rec": lambda v: GRU4Rec(GRU4RecConfig(**base, hidden_dim=8), v)}
 
 
-def _built(name, vocab):
+def _built(name, vocab, **changes):
     """The named model with seeded weights, built."""
     tf.keras.utils.set_random_seed(0)
-    model = _models()[name](vocab)
+    model = _models(**changes)[name](vocab)
     model(model.example_batch())
     return model
 
@@ -154,6 +155,27 @@ def test_patience_comes_from_the_config():
     assert IPSRecConfig().patience == 10 and GRU4RecConfig().patience == 10
     with pytest.raises(ValueError, match="training_positions"):
         IPSRecConfig(training_positions="every")
+
+
+@pytest.mark.parametrize("name", ["sasrec", "ipsrec_s", "gru4rec"])
+def test_a_training_batch_weighs_each_step_by_the_mean_steps_per_sequence_so_far(data, name):
+    """In training, a batch of all-position rows is divided by its sequences times the mean real
+    steps per sequence of every batch trained on so far, this one included: the first batch by
+    its own steps (a mean), a batch of short sequences after a batch of long ones by more than
+    its own steps, so its steps weigh what the long batch's did, as in batches of mixed lengths."""
+    whole, _, vocab = data
+    assert _built(name, vocab).trained_rows is None  # the prefix form's rows: one target each
+    model = _built(name, vocab, training_positions="all")
+    steps = whole["hist_item_ids"].map(len)  # real steps of a row: its history's length
+    seen = np.zeros(2)
+    for frame in (whole[steps > 3], whole[steps <= 3]):
+        batch = _batch(model, frame)
+        summed = sum(float(t.numpy().sum()) for t in model.loss_terms(batch, training=False).values())
+        loss = float(model.compute_loss(batch, training=True))
+        seen += [len(frame), steps[frame.index].sum()]
+        np.testing.assert_allclose(loss, summed / (len(frame) * seen[1] / seen[0]), rtol=1e-5)
+        np.testing.assert_allclose(model.trained_rows.numpy(), seen)
+    assert seen[1] / seen[0] > steps[steps <= 3].mean()  # the second batch's own count would differ
 
 
 @pytest.mark.parametrize("name", ["sasrec", "ipsrec_s", "gru4rec"])

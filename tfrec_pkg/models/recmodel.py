@@ -193,9 +193,14 @@ class RecModel(tfrs.Model):
                 total.append(value / replicas)
                 getattr(self, f"_tracker_{name}").update_state(value)
             else:
-                total.append(tf.reduce_sum(value) / global_rows(value))
+                total.append(tf.reduce_sum(value) / self.loss_denominator(features, value, training))
                 getattr(self, f"_tracker_{name}").update_state(tf.reduce_mean(value))
         return tf.add_n(total)
+
+    def loss_denominator(self, features, value, training: bool = False) -> tf.Tensor:
+        """What a per-row loss term's sum over the batch is divided by: the global batch's rows
+        (``global_rows``), so the term is their mean."""
+        return global_rows(value)
 
     def _regularization(self):
         if not self.losses:
