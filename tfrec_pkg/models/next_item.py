@@ -123,7 +123,7 @@ class NextItemModel(RecModel):
         # (sequences, real steps) of the all-position rows trained on so far, for the loss's
         # denominator (module docstring). Written in the training step, outside the gradient,
         # summed over replicas as target_counts is (below), so every replica divides by the
-        # global batch's numbers. float32 counts keep the ratio to ~1e-7 relative.
+        # global batch's numbers. In float32, past 2^24 an addition rounds by ~1e-7 of the total.
         self.trained_rows = (tf.Variable(tf.zeros([2], tf.float32), trainable=False, name="trained_rows",
                                          synchronization=tf.VariableSynchronization.ON_WRITE,
                                          aggregation=tf.VariableAggregation.SUM)
