@@ -5,6 +5,7 @@ tests/models/test_iprec_reference.py."""
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import tfrec_pkg  # noqa: F401
@@ -215,6 +216,34 @@ def test_explain_agrees_with_the_score(splits):
     np.testing.assert_allclose(out["gamma"].numpy().sum(-1), 1.0, atol=1e-6)
     with_friends = raw["friend_ids"][:, 0] != -1
     assert with_friends.any() and (out["gamma"].numpy()[with_friends][:, 2] > 0).all()
+
+
+def test_each_distinct_package_encoded_once_gives_what_every_slot_encoded_gives(splits):
+    """The batch's repeated packages (a row's neighbours are its user's clicked packages, and a
+    user's rows share their history) are encoded once: scores, gamma and gradients equal the
+    every-slot path. Rows 8-11 carry rows 0, 2, 4, 6's history and neighbours under other
+    users, so a package key without the user (whose u queries Eqs. (5), (8)) would merge them."""
+    model = _model(splits)
+    frame = splits[0].frame
+    users = frame["user_id"].unique()
+    rows = pd.concat([frame[frame["user_id"].isin(users[:4])].groupby("user_id").head(2),
+                      frame[frame["user_id"].isin(users[4:8])].groupby("user_id").head(1)])
+    raw = {k: np.asarray(v) for k, v in frame_to_arrays(rows, splits[0].specs, label=None).items()}
+    for col in ("hist_article_ids", "hist_media_ids", "hist_friend_ids", "nb_article_ids", "nb_media_ids",
+                "nb_friend_ids"):
+        raw[col][8:12] = raw[col][[0, 2, 4, 6]]
+    features = model.map_ids(_tensors(raw))
+    outputs = {}
+    for distinct in (True, False):
+        with tf.GradientTape() as tape:
+            out = model.encode(features, training=False, distinct_packages=distinct)
+            loss = tf.reduce_sum(out["logit"])
+        grads = tape.gradient(loss, model.trainable_variables)
+        outputs[distinct] = [out["logit"], out["gamma"]] + [tf.convert_to_tensor(g) for g in grads]
+    for once, every in zip(outputs[True], outputs[False]):
+        np.testing.assert_allclose(once.numpy(), every.numpy(), rtol=1e-5, atol=1e-6)
+    real = raw["nb_article_ids"] != -1
+    assert real.any() and np.isin(raw["nb_article_ids"][real], raw["hist_article_ids"]).any()  # repeats exist
 
 
 def test_string_article_ids_score_like_int64_ones(splits):

@@ -150,12 +150,13 @@ def agreement_claim(agreement: list) -> Claim:
 
 
 def checks(quick: bool = False, seed: int = 0, only=None, num_seeds: int = NUM_SEEDS,
-           num_users: int | None = None) -> Claims:
+           num_users: int | None = None, small_training: bool = True) -> Claims:
     """Every claim whose models ran; ``only`` restricts the variants (and, without IPRec and
-    NeuMF both, skips the 40 % runs), ``num_users`` the data size (the CI-sized check)."""
+    NeuMF both, skips the 40 % runs, as ``small_training=False`` does), ``num_users`` the data
+    size (the CI-sized check)."""
     variants = tuple(only or VARIANTS)
-    table, agreement = results(quick=quick, seed=seed, variants=variants, num_seeds=num_seeds,
-                               num_users=num_users, small_training=set(SMALL_VARIANTS) <= set(variants))
+    table, agreement = results(quick=quick, seed=seed, variants=variants, num_seeds=num_seeds, num_users=num_users,
+                               small_training=small_training and set(SMALL_VARIANTS) <= set(variants))
     summary = means(table, ("auc",))
     ran = set(table["model"])
     claims = [greater("iprec", table, a, b, "auc", claim=f"{a} auc > {b} ({label})")
