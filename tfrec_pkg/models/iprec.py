@@ -46,8 +46,7 @@ applies):
   u_tilde = u_hat, no neighbours p_tilde = p. (The public code concatenates a zero,
   non-trainable row 0 and masks all-zero embeddings.) Only the real packages go through the
   intra-package layer, each distinct one once per batch; padded slots come back as zero
-  vectors (``IPRec._packages``, which
-  also works around a TF 2.21 oneDNN einsum bug).
+  vectors (``IPRec._packages``, which also works around a TF 2.21 oneDNN einsum bug).
 * **MLP.** "Two-layer MLP" (Eq. (17)) = two ReLU hidden layers then a linear logit, widths
   ``ranker_units`` = (64, 32) as in the public code; its input is the paper's
   [u_tilde || p_tilde] (``predictor_input="concat"``); ``"concat_product"`` is the public
