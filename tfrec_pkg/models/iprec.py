@@ -209,10 +209,10 @@ class IPRec(RecModel):
         layer once, and its p and gamma are gathered back to every slot that holds it: a row's
         neighbours are its user's other clicked packages (Sec. 4.2.2), so they repeat the
         history, and a user's rows repeat each other's history (1.9x fewer packages in a batch
-        of 512 on the planted data at 300 users, 1.5x at 600). The layer has no dropout, so a repeated package's outputs
-        are the same however often it is encoded. Padded slots are masked out downstream and
-        skipped here (slot 0, the target, always goes through); every real package's p and
-        gamma are exactly what the full [B, P, F] computation gives. ``distinct=False`` encodes
+        of 512 on the planted data at 300 users, 1.5x at 600). The layer has no dropout, so a
+        repeated package's outputs are the same however often it is encoded. Padded slots are
+        masked out downstream and skipped here (slot 0, the target, always goes through); every
+        real package's p and gamma are exactly what the full [B, P, F] computation gives. ``distinct=False`` encodes
         every kept slot (the ONNX endpoint: tf2onnx has no converter for the unique rows op).
 
         The layer always sees one flat leading axis: TF 2.21's oneDNN einsum of Eq. (1)
