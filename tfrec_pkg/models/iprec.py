@@ -212,8 +212,9 @@ class IPRec(RecModel):
         of 512 on the planted data at 300 users, 1.5x at 600). The layer has no dropout, so a
         repeated package's outputs are the same however often it is encoded. Padded slots are
         masked out downstream and skipped here (slot 0, the target, always goes through); every
-        real package's p and gamma are exactly what the full [B, P, F] computation gives. ``distinct=False`` encodes
-        every kept slot (the ONNX endpoint: tf2onnx has no converter for the unique rows op).
+        real package's p and gamma are exactly what the full [B, P, F] computation gives.
+        ``distinct=False`` encodes every kept slot (the ONNX endpoint: tf2onnx has no converter
+        for the unique-rows op).
 
         The layer always sees one flat leading axis: TF 2.21's oneDNN einsum of Eq. (1)
         (``...fd,kde->...kfe``) returns garbage and corrupts the heap for leading dims
@@ -231,17 +232,15 @@ class IPRec(RecModel):
         kept = tf.gather_nd(keys, keep)                                                 # [n, 3 + F]
         if distinct:
             kept, slot_of = tf.raw_ops.UniqueV2(x=kept, axis=[0])                      # [m, 3 + F], [n]
-        else:
-            slot_of = tf.range(tf.shape(kept)[0])
         friend_ids = kept[:, 3:]
         p_kept, gamma_kept = self.intra(self.user_embedding(kept[:, 0]), self.article_embedding(kept[:, 1]),
                                         self.media_embedding(kept[:, 2]), self.user_embedding(friend_ids),
                                         friend_mask=tf.not_equal(friend_ids, PAD_INDEX))
+        if distinct:  # back to every kept slot
+            p_kept, gamma_kept = tf.gather(p_kept, slot_of), tf.gather(gamma_kept, slot_of)
         c = len(IntraPackageAttention.COMBINATIONS)
-        return (tf.reshape(tf.scatter_nd(keep, tf.gather(p_kept, slot_of), tf.cast([b * p, d], tf.int64)),
-                           [b, p, d]),
-                tf.reshape(tf.scatter_nd(keep, tf.gather(gamma_kept, slot_of), tf.cast([b * p, c], tf.int64)),
-                           [b, p, c]))
+        return (tf.reshape(tf.scatter_nd(keep, p_kept, tf.cast([b * p, d], tf.int64)), [b, p, d]),
+                tf.reshape(tf.scatter_nd(keep, gamma_kept, tf.cast([b * p, c], tf.int64)), [b, p, c]))
 
     def encode(self, features, training=False, distinct_packages=True) -> dict[str, tf.Tensor]:
         """Index features -> {"logit" [B], "gamma" [B, 7] (the target's Eq. (8) weights),
