@@ -39,6 +39,10 @@ test_additive_attention_matches_numpy, "gated[...]" / "user_objects[...]" likewi
 20. Eq. (14): empty types not masked -> user_objects[True], test_user_object_aggregation_empty_user
 21. Eq. (12): z^T sigma(W[u||v]) form instead of sigma(w_t^T [u||v]) -> user_objects[True]
 22. w/o dual: mean over the padded object slots -> user_objects[False]
+23. AdditiveAttention: ``query_index`` ignored (each member's query by its segment) ->
+    test_additive_attention_shared_keys_and_queries_match_numpy,
+    test_distinct_friends_and_articles_by_index_match_numpy[True]
+24. ``friend_index``: a slot's row taken as its slot number -> test_distinct_friends_...[both]
 """
 import json
 
@@ -148,6 +152,32 @@ def test_additive_attention_flat_segments_match_numpy(with_query):
     np.testing.assert_array_equal(pooled.numpy()[1], np.zeros((k, d)))
     with pytest.raises(ValueError, match="num_segments"):
         layer(tf.constant(flat), segment_ids=tf.constant(seg), **args)
+
+
+def test_additive_attention_shared_keys_and_queries_match_numpy():
+    """Distinct keys and queries referenced by index (``key_index``, ``query_index``) give the
+    numbers of the padded form built from the rows they reference: the numpy rendering runs on
+    [S, K, L, d] keys and [S, K, dq] queries gathered from the tables, the layer on the tables.
+    Two sets share a query row, and keys repeat across and within sets."""
+    rng = np.random.default_rng(9)
+    s_, l, k, d, dq, v, a = 5, 4, 3, 6, 6, 4, 3
+    key_table, query_table = rng.normal(size=(v, k, d)), rng.normal(size=(a, k, dq))
+    key_of = rng.integers(0, v, size=(s_, l))                      # the key row of each slot
+    query_of = np.array([0, 2, 2, 1, 0])                           # the query row of each set
+    mask = rng.random((s_, l)) < 0.7
+    mask[1] = False
+    mask[3] = True
+    layer = AdditiveAttention(units=7, dtype="float64")
+    seg, slot = np.nonzero(mask)
+    args = dict(segment_ids=tf.constant(seg), num_segments=s_, key_index=tf.constant(key_of[seg, slot]),
+                query_index=tf.constant(query_of[seg]))
+    layer(tf.constant(key_table), query=tf.constant(query_table), **args)
+    randomize(layer, rng)
+    pooled, weights = layer(tf.constant(key_table), query=tf.constant(query_table), **args)
+    keys = np.moveaxis(key_table[key_of], 2, 1)                    # [S, K, L, d]
+    ref_pooled, ref_weights = np_attention(layer, keys, query_table[query_of], np.broadcast_to(mask[:, None], (s_, k, l)))
+    np.testing.assert_allclose(pooled.numpy(), ref_pooled, **TOL)
+    np.testing.assert_allclose(weights.numpy(), ref_weights[seg, :, slot], **TOL)
 
 
 def test_additive_attention_units_default_to_key_dim_and_values():
@@ -272,6 +302,47 @@ def test_intra_package_leading_axis_equals_flattened_call():
     p_flat, g_flat = layer(*c64(*flat), tf.constant(fmask.reshape(-1, f)))
     np.testing.assert_allclose(p_full.numpy().reshape(-1, d), p_flat.numpy(), **TOL)
     np.testing.assert_allclose(g_full.numpy().reshape(-1, 7), g_flat.numpy(), **TOL)
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_distinct_friends_and_articles_by_index_match_numpy(attention):
+    """``friend_index`` / ``article_index``: the layer given the distinct friend and article
+    vectors and each slot's row gives Eqs. (1)-(8) of the per-slot inputs those rows make (the
+    numpy rendering), and the same gradients for every weight and for the rows (summed over
+    the slots that use them) as the per-slot call."""
+    rng = np.random.default_rng(12)
+    b, p, f, d, v, na = 3, 4, 5, 6, 7, 3
+    friend_table, article_table = rng.normal(size=(v, d)), rng.normal(size=(na, d))
+    friend_of = rng.integers(0, v, size=(b, p, f))
+    article_of = rng.integers(0, na, size=(b, p))
+    u, _, m, _, fmask = package_inputs(rng, b, p, f, d)
+    friends, article = friend_table[friend_of], article_table[article_of]
+    layer = IntraPackageAttention(num_spaces=3, attention=attention, dtype="float64")
+    layer(*c64(u, article, m, friends), tf.constant(fmask))
+    randomize(layer, rng)
+    tables = [tf.Variable(x) for x in (friend_table, article_table)]
+
+    def run(by_index):
+        with tf.GradientTape() as tape:
+            fr, ar = tables
+            if by_index:
+                out = layer(*c64(u), ar, *c64(m), fr, tf.constant(fmask), friend_index=tf.constant(friend_of),
+                            article_index=tf.constant(article_of))
+            else:
+                out = layer(*c64(u), tf.gather(ar, article_of), *c64(m), tf.gather(fr, friend_of), tf.constant(fmask))
+            loss = tf.reduce_sum(out[0] * np.arange(d)) + tf.reduce_sum(out[1] * np.arange(7))
+        grads = tape.gradient(loss, layer.trainable_variables + tables)
+        return [x.numpy() for x in out], [None if g is None else tf.convert_to_tensor(g).numpy() for g in grads]
+
+    (p_idx, g_idx), grads_idx = run(True)
+    ref_p, ref_gamma, _ = np_intra(layer, u, article, m, friends, fmask)
+    np.testing.assert_allclose(p_idx, ref_p, **TOL)
+    np.testing.assert_allclose(g_idx, ref_gamma, **TOL)
+    grads = run(False)[1]
+    assert [g is None for g in grads_idx] == [g is None for g in grads]  # w/o att: W_a^k unused
+    for x, y in zip(grads_idx, grads):
+        if x is not None:
+            np.testing.assert_allclose(x, y, atol=1e-10, rtol=1e-9)
 
 
 def test_intra_package_float32_default_dtype():

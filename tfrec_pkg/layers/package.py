@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfrec_pkg.layers.attention import AdditiveAttention, masked_softmax
+from tfrec_pkg.layers.attention import AdditiveAttention, masked_softmax, weighted_sum
 
 _FUSIONS = ("product", "add", "concat")
 
@@ -47,10 +47,6 @@ def _project(x, kernels, axis):
     return tf.ensure_shape(tf.experimental.numpy.moveaxis(out, 0, axis), static)
 
 
-def _pool(weights, values):
-    return tf.einsum("...l,...ld->...d", weights, values)
-
-
 @tf.keras.utils.register_keras_serializable(package="tfrec_pkg")
 class IntraPackageAttention(tf.keras.layers.Layer):
     """Intra-package attention network, IPRec Eqs. (1)-(8).
@@ -67,6 +63,14 @@ class IntraPackageAttention(tf.keras.layers.Layer):
     arbitrary (e.g. [B, P, ...] for a user's history of packages); ``user`` only has to
     broadcast against ``article`` (e.g. [B, 1, d]). W_f^k, W_a^k are d x d (Eq. (3)'s
     w in R^{d x 2d} needs a^k, u_i^k in R^d).
+
+    Friends shared by many packages: with ``friend_index`` [..., F] (int), ``friends`` is
+    [V, d], the distinct friend vectors, and slot i of a package holds row ``friend_index[i]``.
+    The outputs are the same; Eq. (1)'s W_f^k and Eq. (3)'s key term then run once per
+    distinct friend instead of once per slot (friends are users: a batch of 512 of IPRec's
+    planted data has ~34k friend slots and 300 distinct friends). Likewise with ``article_index`` [...]
+    (int), ``article`` is [A, d], the distinct article vectors, and a package's article is row
+    ``article_index`` of it (the leading dims are then ``article_index``'s).
 
     * ``num_spaces`` K (paper: 4, Sec. 5.2).
     * ``fusion`` G: "product" (paper's choice), "add" or "concat". For "concat" each of the four
@@ -126,26 +130,41 @@ class IntraPackageAttention(tf.keras.layers.Layer):
             return tf.add_n(parts)
         return self.fuse[name](tf.concat(parts, -1))
 
-    def call(self, user, article, media, friends, friend_mask=None):
+    def call(self, user, article, media, friends, friend_mask=None, friend_index=None, article_index=None):
+        article_rows = None
+        if article_index is not None:  # article [A, d] are distinct vectors, one row per package
+            article_rows, article = article, tf.gather(article, article_index)
         user = tf.broadcast_to(user, tf.shape(article))
+        slot_shape = tf.shape(friends)[:-1] if friend_index is None else tf.shape(friend_index)
         if friend_mask is None:
-            friend_mask = tf.ones(tf.shape(friends)[:-1], tf.bool)
+            friend_mask = tf.ones(slot_shape, tf.bool)
         friend_mask = tf.cast(friend_mask, tf.bool)
         d, k = article.shape[-1], self.num_spaces
         # Eqs. (1)-(3) on the real friends only, flat: one row per (package, friend), the
         # package index as the segment (packages average under 2 friends in 10 slots, and the
         # padded form spent most of IPRec's training step on empty slots; same numbers).
-        slots = tf.reshape(friend_mask, [-1, tf.shape(friend_mask)[-1]])           # [n, F]
+        slots = tf.reshape(friend_mask, [-1, slot_shape[-1]])                      # [n, F]
         real = tf.where(slots)                                                      # [M, 2]
         package, num_packages = real[:, 0], tf.shape(slots, out_type=tf.int64)[0]
-        friends_real = tf.gather_nd(tf.reshape(friends, [-1, tf.shape(friends)[-2], d]), real)
-        friends_k = _project(friends_real, self.w_f, axis=-2)                        # Eq. (1) [M, K, d]
-        article_k = _project(tf.reshape(article, [-1, d]), self.w_a, axis=-2)        # Eq. (1) [n, K, d]
+        rows = None
+        if friend_index is None:
+            friends_real = tf.gather_nd(tf.reshape(friends, [-1, tf.shape(friends)[-2], d]), real)
+            friends_k = _project(friends_real, self.w_f, axis=-2)                    # Eq. (1) [M, K, d]
+        else:  # friends [V, d] are distinct vectors: Eq. (1) and Eq. (3)'s key term once per friend
+            rows = tf.gather_nd(tf.reshape(friend_index, [-1, slot_shape[-1]]), real)  # [M]
+            friends_k = _project(friends, self.w_f, axis=-2)                         # Eq. (1) [V, K, d]
+        query_index = None
+        if article_index is None:
+            article_k = _project(tf.reshape(article, [-1, d]), self.w_a, axis=-2)    # Eq. (1) [n, K, d]
+        else:  # Eq. (1) and Eq. (3)'s query term once per distinct article
+            article_k = _project(article_rows, self.w_a, axis=-2)                    # Eq. (1) [A, K, d]
+            query_index = tf.gather(tf.reshape(article_index, [-1]), package)
         if self.attention:
-            f_k, _ = self.friend_attention(friends_k, query=article_k, segment_ids=package,
-                                           num_segments=num_packages)                # Eqs. (2)-(3)
+            f_k, _ = self.friend_attention(friends_k, query=article_k, segment_ids=package, num_segments=num_packages,
+                                           key_index=rows, query_index=query_index)  # Eqs. (2)-(3)
         else:
-            f_k = tf.math.unsorted_segment_mean(friends_k, package, num_packages)
+            members = friends_k if rows is None else tf.gather(friends_k, rows)
+            f_k = tf.math.unsorted_segment_mean(members, package, num_packages)
         f_k = tf.ensure_shape(tf.reshape(f_k, tf.concat([tf.shape(article)[:-1], [k, d]], 0)),
                               article.shape[:-1].as_list() + [k, d])                 # [..., K, d]
         if self.attention:
@@ -162,7 +181,7 @@ class IntraPackageAttention(tf.keras.layers.Layer):
         if self.attention:
             return self.combination_attention(combos, query=user, mask=combo_mask)    # Eqs. (7)-(8)
         gamma = _mean_weights(combo_mask, combos.dtype)
-        return _pool(gamma, combos), gamma
+        return weighted_sum(gamma, combos), gamma
 
     def get_config(self):
         return super().get_config() | {"num_spaces": self.num_spaces, "fusion": self.fusion,
@@ -262,7 +281,7 @@ class UserObjectAggregation(tf.keras.layers.Layer):
             if self.attention:
                 pooled, _ = self.node_attention[t](v, query=user, mask=mask)          # Eq. (12)
             else:
-                pooled = _pool(_mean_weights(mask, v.dtype), v)
+                pooled = weighted_sum(_mean_weights(mask, v.dtype), v)
             per_type.append(self._act(pooled))                                         # Eq. (11)
             nonempty.append(tf.reduce_any(mask, -1))
         u_t, type_mask = tf.stack(per_type, -2), tf.stack(nonempty, -1)
@@ -270,7 +289,7 @@ class UserObjectAggregation(tf.keras.layers.Layer):
             pooled, eps = self.type_attention(u_t, query=user, mask=type_mask)         # Eq. (14)
         else:
             eps = _mean_weights(type_mask, u_t.dtype)
-            pooled = _pool(eps, u_t)
+            pooled = weighted_sum(eps, u_t)
         return self._act(pooled), eps                                                  # Eq. (13)
 
     def get_config(self):

@@ -212,9 +212,10 @@ class IPRec(RecModel):
         of 512 on the planted data at 300 users, 1.5x at 600). The layer has no dropout, so a
         repeated package's outputs are the same however often it is encoded. Padded slots are
         masked out downstream and skipped here (slot 0, the target, always goes through); every
-        real package's p and gamma are exactly what the full [B, P, F] computation gives.
-        ``distinct=False`` encodes every kept slot (the ONNX endpoint: tf2onnx has no converter
-        for the unique-rows op).
+        real package's p and gamma are exactly what the full [B, P, F] computation gives. So are
+        the friends and articles: each distinct one of the batch is projected once (Eqs. (1), (3)).
+        ``distinct=False`` encodes every kept slot and friend slot (the ONNX endpoint: tf2onnx
+        has no converter for the unique-rows op).
 
         The layer always sees one flat leading axis: TF 2.21's oneDNN einsum of Eq. (1)
         (``...fd,kde->...kfe``) returns garbage and corrupts the heap for leading dims
@@ -233,9 +234,17 @@ class IPRec(RecModel):
         if distinct:
             kept, slot_of = tf.raw_ops.UniqueV2(x=kept, axis=[0])                      # [m, 3 + F], [n]
         friend_ids = kept[:, 3:]
-        p_kept, gamma_kept = self.intra(self.user_embedding(kept[:, 0]), self.article_embedding(kept[:, 1]),
-                                        self.media_embedding(kept[:, 2]), self.user_embedding(friend_ids),
-                                        friend_mask=tf.not_equal(friend_ids, PAD_INDEX))
+        if distinct:  # each distinct friend and article once (IntraPackageAttention's *_index)
+            distinct_friends, friend_index = tf.unique(tf.reshape(friend_ids, [-1]))
+            distinct_articles, article_index = tf.unique(kept[:, 1])
+            friends, friend_index = self.user_embedding(distinct_friends), tf.reshape(friend_index, tf.shape(friend_ids))
+            articles = self.article_embedding(distinct_articles)
+        else:
+            friends, friend_index = self.user_embedding(friend_ids), None
+            articles, article_index = self.article_embedding(kept[:, 1]), None
+        p_kept, gamma_kept = self.intra(self.user_embedding(kept[:, 0]), articles, self.media_embedding(kept[:, 2]),
+                                        friends, friend_mask=tf.not_equal(friend_ids, PAD_INDEX),
+                                        friend_index=friend_index, article_index=article_index)
         if distinct:  # back to every kept slot
             p_kept, gamma_kept = tf.gather(p_kept, slot_of), tf.gather(gamma_kept, slot_of)
         c = len(IntraPackageAttention.COMBINATIONS)
@@ -261,7 +270,9 @@ class IPRec(RecModel):
         articles, media, friends = tf.concat(articles, 1), tf.concat(media, 1), tf.concat(friends, 1)
         p_all, gamma_all = self._packages(features["user_id"], articles, media, friends,
                                           distinct=distinct_packages)           # [B, P, d], [B, P, 7]
-        p, gamma = p_all[:, 0], gamma_all[:, 0]
+        # one split, not three slices: a slice's gradient is a zero [B, P, d] filled in each time
+        p, hist_p, nb_p = tf.split(p_all, [1, h, n2], axis=1) if c.inter_package else (p_all, None, None)
+        p, gamma = p[:, 0], gamma_all[:, 0]
         # Eqs. (11)-(14): node- then type-level attention over the user's objects, query u
         objects = [self.article_embedding(features["user_article_ids"]),
                    self.media_embedding(features["user_media_ids"]),
@@ -270,7 +281,6 @@ class IPRec(RecModel):
                                                                 "user_friend_ids")]
         u_hat, eps = self.fine_grained(u, objects, masks)
         if c.inter_package:
-            hist_p, nb_p = p_all[:, 1:1 + h], p_all[:, 1 + h:]
             p_tilde = self.inter(p, nb_p, mask=tf.not_equal(features["nb_article_ids"], PAD_INDEX))        # Eqs. (9)-(10)
             u_tilde = self.coarse(u_hat, hist_p, mask=tf.not_equal(features["hist_article_ids"], PAD_INDEX))  # (15)-(16)
         else:  # w/o inter
