@@ -39,6 +39,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfrec_pkg.data.interactions import DELTAS, PURCHASE, SPLIT, InteractionStream, seconds, standardise, time_deltas
+from tfrec_pkg.data.pipelines import without_autotune
 from tfrec_pkg.data.tbatch import JODIE_WINDOWS, jodie_windows, tbatches
 from tfrec_pkg.data.vocab import Vocabulary
 
@@ -132,7 +133,7 @@ class WindowedStream:
                  "features": tf.TensorSpec([None, self.num_features], tf.float32),
                  "row_splits": tf.TensorSpec([None], tf.int64)}
         data = tf.data.Dataset.from_generator(elements, output_signature=spec)
-        return data.apply(tf.data.experimental.assert_cardinality(len(windows))).prefetch(2)
+        return without_autotune(data.apply(tf.data.experimental.assert_cardinality(len(windows))).prefetch(2))
 
 
 @dataclasses.dataclass

@@ -39,6 +39,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrec_pkg.config import Config
+from tfrec_pkg.data.pipelines import without_autotune
 from tfrec_pkg.data.vocab import Vocabulary
 from tfrec_pkg.features import FeatureSpec, signature
 from tfrec_pkg.models.endpoint import Endpoint
@@ -253,17 +254,21 @@ class RecModel(tfrs.Model):
         return features
 
     def _indexed_input(self, data, loss_batches: bool = False):
-        """``data`` as the compiled steps read it: ids mapped in the input pipeline (after
-        :meth:`compiled_loss_batch_check` for batches that the loss reads)."""
-        if not self.config.jit_compile or data is None:
-            return data
+        """``data`` as the steps read it: a dataset without tf.data's autotuning (its iterators,
+        one per epoch and per validation pass, are destroyed without a wait:
+        :func:`~tfrec_pkg.data.pipelines.without_autotune`); with ``jit_compile``, ids mapped
+        in the input pipeline (after :meth:`compiled_loss_batch_check` for batches that the loss
+        reads)."""
+        jit = self.config.jit_compile
         prepare = (lambda f: self.map_ids(self.compiled_loss_batch_check(f))) if loss_batches else self.map_ids
         if isinstance(data, tf.data.Dataset):
-            return data.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+            return without_autotune(data.map(prepare, num_parallel_calls=tf.data.AUTOTUNE) if jit else data)
         if isinstance(data, tf.keras.utils.experimental.DatasetCreator):
             make = data.dataset_fn
             return tf.keras.utils.experimental.DatasetCreator(
                 lambda context: self._indexed_input(make(context), loss_batches), data.input_options)
+        if not jit or data is None:
+            return data
         if isinstance(data, dict):
             return prepare(data)
         raise ValueError(f"with jit_compile, {type(self).__name__} reads a tf.data.Dataset, a DatasetCreator "
