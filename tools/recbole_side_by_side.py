@@ -113,19 +113,23 @@ def fmt(value, spec: str = ".4f", missing: str = "not reached") -> str:
 
 # --- the RecBole environment --------------------------------------------------------------------
 
-def setup_venv(venv: str) -> str:
-    """The python of ``venv``: created (``python -m venv``) and PACKAGES installed unless its
-    stamp says they are."""
+def setup_venv(venv: str, packages=PACKAGES, without_dependencies=()) -> str:
+    """The python of ``venv``: created (``python -m venv``) and ``packages`` installed (then
+    ``without_dependencies``, with ``--no-deps``) unless its stamp says they are."""
     python, stamp = os.path.join(venv, "bin", "python"), os.path.join(venv, "installed.txt")
-    if os.path.exists(stamp) and open(stamp).read().split() == PACKAGES:
+    wanted = [*packages, *without_dependencies]
+    if os.path.exists(stamp) and open(stamp).read().split() == wanted:
         return python
     if not os.path.exists(python):
         print(f"creating {venv}", flush=True)
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    print(f"pip install {' '.join(PACKAGES)}", flush=True)
-    subprocess.run([python, "-m", "pip", "install", *PACKAGES], check=True)
+    print(f"pip install {' '.join(packages)}", flush=True)
+    subprocess.run([python, "-m", "pip", "install", *packages], check=True)
+    if without_dependencies:
+        print(f"pip install --no-deps {' '.join(without_dependencies)}", flush=True)
+        subprocess.run([python, "-m", "pip", "install", "--no-deps", *without_dependencies], check=True)
     with open(stamp, "w") as f:
-        f.write("\n".join(PACKAGES) + "\n")
+        f.write("\n".join(wanted) + "\n")
     return python
 
 
