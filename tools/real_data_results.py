@@ -36,6 +36,7 @@ RUNS = {
     "ipsrec_c_all": ("ipsrec", ["training_positions=all", "stream=cross"]),
 }
 KS = (5, 10, 20)
+CURVES = (("val_ndcg_at_10", "NDCG@10"), ("val_mrr_at_10", "MRR@10"))  # (history key, label) per epoch
 BEGIN, END = "<!-- real-data results: written by tools/real_data_results.py write -->", "<!-- end of real-data results -->"
 
 
@@ -121,7 +122,8 @@ def write(data: str, runs: str, out: str) -> None:
         rows.append({"name": name, **result, "epochs": len(history), "best_epoch": best + 1, "padding": padding,
                      "epoch_seconds": train_seconds / len(history), "train_minutes": train_seconds / 60,
                      "rows_per_second": sum(e["rows_per_second"] for e in history) / len(history),
-                     "curve": [round(e["val_mrr_at_10"], 4) for e in history]})
+                     "curves": {label: [round(e[key], 4) for e in history] for key, label in CURVES
+                                if all(key in e for e in history)}})
     pop = popularity(data)
     lines = [BEGIN, "", "Amazon Toys and Games, S3-Rec's 5-core files (19,412 users, 11,924 items, 167,597 "
              "interactions); leave-one-out, the target ranked against all 11,924 items (history items not "
@@ -140,8 +142,10 @@ def write(data: str, runs: str, out: str) -> None:
         "Rows/s counts training rows: a prefix (`*_last`) or a user sequence window (`*_all`); s/epoch includes "
         "the validation pass. Padding: the share of the training rows' history cells that are padding "
         "(rows padded to 50, or to the length buckets 10 / 20 / 50). "
-        "Validation MRR@10 per epoch (early stopping, patience 10, best weights restored):", ""]
-    lines += [f"* {r['name']}: {r['curve']}" for r in rows]
+        "Validation NDCG@10 and MRR@10 per epoch (early stopping on MRR@10, patience 10, best weights restored; "
+        "runs from before NDCG@10 was logged show MRR@10 only):", ""]
+    lines += [f"* {r['name']}: " + "; ".join(f"{label} {curve}" for label, curve in r["curves"].items())
+              for r in rows]
     lines += ["", "Commands (one after another on the same machine, by `tools/real_data_results.py run`):", "", "```"]
     lines += [" ".join(command(r["name"], "../shared/data", "runs/toys")) for r in rows]
     lines += ["```", "", END]

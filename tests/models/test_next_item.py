@@ -88,7 +88,8 @@ def test_trains_to_a_third_of_the_bayes_optimal_lift(splits, make):
     model = make(train_split.vocab)
     history = train(model, train_split, val, epochs=8, learning_rate=1e-2, patience=8, verbose=0)
     assert np.isfinite(history.history["ce"]).all() and "val_mrr_at_10" in history.history
-    assert "mrr_at_10" not in history.history   # validation-only: not logged as a training metric
+    assert "val_ndcg_at_10" in history.history
+    assert "mrr_at_10" not in history.history and "ndcg_at_10" not in history.history  # validation only
     row = evaluate(model, test, "full_ranking", ks=(10,)).iloc[0]
     chance, best = 10 / len(test.items), test.frame["true_rank_hr10"].mean()
     print(f"{model.name}: HR@10 {row['hr@10']:.3f} (chance {chance:.3f}, Bayes-optimal {best:.3f})")
@@ -163,17 +164,20 @@ def test_oov_target_finite_loss_and_a_miss_in_validation_mrr(splits):
     scores[:, :2] = -np.inf
     known_rank = rank_of_target(scores, np.where(oov, 2, target))
     rr = np.where(~oov & (known_rank <= 10), 1.0 / known_rank, 0.0)
+    gain = np.where(~oov & (known_rank <= 10), 1.0 / np.log2(known_rank + 1.0), 0.0)  # NDCG@10, one relevant item
     # Ranked by the OOV row's own score, most unseen targets would be hits: the test has teeth.
     oov_rank = ((u @ table.T)[:, 2:] >= (u @ table[1])[:, None]).sum(1)
     assert (oov_rank[oov] <= 10).mean() > 0.5
 
     model.mrr.reset_state()
+    model.ndcg.reset_state()
     ce = model.item_loss(tf.constant(u), tf.constant(target), training=False).numpy()
     assert np.isfinite(ce).all() and (ce[oov] == 0).all()
     logp = scores - scores[:, 2:].max(1, keepdims=True)
     logp = logp - np.log(np.exp(logp[:, 2:]).sum(1, keepdims=True))
     np.testing.assert_allclose(ce[~oov], -logp[~oov, target[~oov]], rtol=1e-4, atol=1e-4)
     assert model.mrr.result().numpy() == pytest.approx(rr.mean(), abs=1e-6)
+    assert model.ndcg.result().numpy() == pytest.approx(gain.mean(), abs=1e-6)
     ranks = model.target_ranks(tf.constant(u), tf.constant(target)).numpy()
     assert (ranks[oov] > 10**9).all()
     np.testing.assert_array_equal(ranks[~oov], known_rank[~oov])
@@ -183,6 +187,7 @@ def test_oov_target_finite_loss_and_a_miss_in_validation_mrr(splits):
     logs = model.evaluate(val.dataset(64), return_dict=True, verbose=0)
     assert np.isfinite(logs["loss"]) and np.isfinite(logs["ce"])
     assert logs["mrr_at_10"] == pytest.approx(rr.mean(), abs=1e-6)
+    assert logs["ndcg_at_10"] == pytest.approx(gain.mean(), abs=1e-6)
 
 
 def test_oov_target_sampled_softmax_is_finite(splits):

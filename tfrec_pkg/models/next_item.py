@@ -4,7 +4,7 @@ A subclass encodes the history causally into one vector per step (``sequence_out
 output at step t has seen the inputs at steps <= t only); the user vector u [B, H] is the
 output at the last real step (``user_vectors``). Everything else is shared: the score of item
 i is u . E_item[i] over the item table, the training loss, validation MRR@10 for early
-stopping, whole-catalogue scoring (``score_catalogue``), top-k serving and ``recommend``.
+stopping (and NDCG@10 beside it, logged per epoch), whole-catalogue scoring (``score_catalogue``), top-k serving and ``recommend``.
 
 Training forms (``NextItemConfig.training_positions``; the rows come from the data side,
 ``Interactions.splits(training_positions=...)``, and the model trains on either):
@@ -37,7 +37,7 @@ Item loss (``NextItemConfig.item_loss``):
   over the data, follows the data as it streams, and is saved with the checkpoints. Cost
   O(B^2 H) per step and a sparse gradient: for catalogues of ~1M items (IPSRec's Tmall).
 
-Validation MRR@10 ranks the target among all items in row blocks of ``_RANK_BLOCK`` rows, so
+Validation MRR@10 and NDCG@10 rank the target among all items in row blocks of ``_RANK_BLOCK`` rows, so
 memory stays O(_RANK_BLOCK x V) whatever the batch size (a [1024, 1M] score matrix is 4 GB).
 
 Items outside the vocabulary (one rule, in Python and in the export): the model has no trained
@@ -54,6 +54,7 @@ The padding and OOV rows stay -inf in the scores, so they are never recommended.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -120,6 +121,7 @@ class NextItemModel(RecModel):
     def __init__(self, config, vocab, name=None):
         super().__init__(config, vocab, name=name)
         self.mrr = tf.keras.metrics.Mean(name="mrr_at_10")
+        self.ndcg = tf.keras.metrics.Mean(name="ndcg_at_10")  # SASRec's and RecBole's reported metric
         # (sequences, real steps) of the all-position rows trained on so far, for the loss's
         # denominator (module docstring). Written in the training step, outside the gradient,
         # summed over replicas as target_counts is (below), so every replica divides by the
@@ -150,7 +152,8 @@ class NextItemModel(RecModel):
 
     def train_step(self, inputs):
         logs = super().train_step(inputs)
-        logs.pop(self.mrr.name)   # measured on validation only: a training "mrr_at_10: 0" means nothing
+        for name in (self.mrr.name, self.ndcg.name):  # validation only: a training "mrr_at_10: 0" means nothing
+            logs.pop(name)
         return logs
 
     # --- what a subclass provides --------------------------------------------------------
@@ -225,6 +228,7 @@ class NextItemModel(RecModel):
         if not training:
             rank = tf.cast(self.target_ranks(u, target), tf.float32)
             self.mrr.update_state(tf.where(rank <= 10.0, 1.0 / rank, 0.0))
+            self.ndcg.update_state(tf.where(rank <= 10.0, 1.0 / (tf.math.log(rank + 1.0) / math.log(2.0)), 0.0))
         # An OOV target (first seen after the vocabulary was fitted) has no row to learn: the
         # softmax puts -inf on it (CE = +inf), and its shared OOV row says nothing about the
         # item. Such rows get loss 0; they still count in the batch mean's denominator.
