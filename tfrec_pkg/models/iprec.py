@@ -231,17 +231,17 @@ class IPRec(RecModel):
                           tf.cast(tf.reshape(media, [-1, 1]), tf.int64),
                           tf.cast(tf.reshape(friends, [-1, self.config.max_friends]), tf.int64)], 1)
         kept = tf.gather_nd(keys, keep)                                                 # [n, 3 + F]
-        if distinct:
+        if distinct:  # each distinct package once, and in them each distinct friend and article once
             kept, slot_of = tf.raw_ops.UniqueV2(x=kept, axis=[0])                      # [m, 3 + F], [n]
-        friend_ids = kept[:, 3:]
-        if distinct:  # each distinct friend and article once (IntraPackageAttention's *_index)
-            distinct_friends, friend_index = tf.unique(tf.reshape(friend_ids, [-1]))
+            distinct_friends, friend_index = tf.unique(tf.reshape(kept[:, 3:], [-1]))
             distinct_articles, article_index = tf.unique(kept[:, 1])
-            friends, friend_index = self.user_embedding(distinct_friends), tf.reshape(friend_index, tf.shape(friend_ids))
+            friends = self.user_embedding(distinct_friends)
+            friend_index = tf.reshape(friend_index, [-1, self.config.max_friends])
             articles = self.article_embedding(distinct_articles)
         else:
-            friends, friend_index = self.user_embedding(friend_ids), None
+            friends, friend_index = self.user_embedding(kept[:, 3:]), None
             articles, article_index = self.article_embedding(kept[:, 1]), None
+        friend_ids = kept[:, 3:]
         p_kept, gamma_kept = self.intra(self.user_embedding(kept[:, 0]), articles, self.media_embedding(kept[:, 2]),
                                         friends, friend_mask=tf.not_equal(friend_ids, PAD_INDEX),
                                         friend_index=friend_index, article_index=article_index)

@@ -253,7 +253,7 @@ class RecModel(tfrs.Model):
         XLA cannot branch on (it raises; it returns the features). Default: none."""
         return features
 
-    def _indexed_input(self, data, loss_batches: bool = False):
+    def _step_input(self, data, loss_batches: bool = False):
         """``data`` as the steps read it: a dataset without tf.data's autotuning (its iterators,
         one per epoch and per validation pass, are destroyed without a wait:
         :func:`~tfrec_pkg.data.pipelines.without_autotune`); with ``jit_compile``, ids mapped
@@ -266,7 +266,7 @@ class RecModel(tfrs.Model):
         if isinstance(data, tf.keras.utils.experimental.DatasetCreator):
             make = data.dataset_fn
             return tf.keras.utils.experimental.DatasetCreator(
-                lambda context: self._indexed_input(make(context), loss_batches), data.input_options)
+                lambda context: self._step_input(make(context), loss_batches), data.input_options)
         if not jit or data is None:
             return data
         if isinstance(data, dict):
@@ -275,16 +275,16 @@ class RecModel(tfrs.Model):
                          f"or a dict of features, got {type(data).__name__}")
 
     def fit(self, x=None, *args, validation_data=None, **kwargs):
-        return super().fit(self._indexed_input(x, True), *args,
-                           validation_data=self._indexed_input(validation_data, True), **kwargs)
+        return super().fit(self._step_input(x, True), *args,
+                           validation_data=self._step_input(validation_data, True), **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
         if not kwargs.get("_use_cached_eval_dataset"):   # fit's validation reads fit's mapped data
-            x = self._indexed_input(x, True)
+            x = self._step_input(x, True)
         return super().evaluate(x, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        return super().predict(self._indexed_input(x), *args, **kwargs)
+        return super().predict(self._step_input(x), *args, **kwargs)
 
     def _logs(self, loss, regularization):
         # loss and regularization are this replica's shares of the global-batch mean; times the
