@@ -4,7 +4,8 @@ A subclass encodes the history causally into one vector per step (``sequence_out
 output at step t has seen the inputs at steps <= t only); the user vector u [B, H] is the
 output at the last real step (``user_vectors``). Everything else is shared: the score of item
 i is u . E_item[i] over the item table, the training loss, validation MRR@10 for early
-stopping (and NDCG@10 beside it, logged per epoch), whole-catalogue scoring (``score_catalogue``), top-k serving and ``recommend``.
+stopping (and NDCG@10 beside it, logged per epoch), whole-catalogue scoring
+(``score_catalogue``), top-k serving and ``recommend``.
 
 Training forms (``NextItemConfig.training_positions``; the rows come from the data side,
 ``Interactions.splits(training_positions=...)``, and the model trains on either):
@@ -37,8 +38,9 @@ Item loss (``NextItemConfig.item_loss``):
   over the data, follows the data as it streams, and is saved with the checkpoints. Cost
   O(B^2 H) per step and a sparse gradient: for catalogues of ~1M items (IPSRec's Tmall).
 
-Validation MRR@10 and NDCG@10 rank the target among all items in row blocks of ``_RANK_BLOCK`` rows, so
-memory stays O(_RANK_BLOCK x V) whatever the batch size (a [1024, 1M] score matrix is 4 GB).
+Validation MRR@10 and NDCG@10 rank the target among all items in row blocks of
+``_RANK_BLOCK`` rows, so memory stays O(_RANK_BLOCK x V) whatever the batch size (a [1024, 1M]
+score matrix is 4 GB).
 
 Items outside the vocabulary (one rule, in Python and in the export): the model has no trained
 row for an item first seen after its vocabulary was fitted (index 1, OOV), so such an item is
