@@ -153,7 +153,7 @@ def _u_table(model, frame):
     return u.numpy(), model.item_embedding.embeddings.numpy(), idx["item_id"].numpy()
 
 
-def test_oov_target_finite_loss_and_a_miss_in_validation_mrr(splits):
+def test_oov_target_finite_loss_and_a_miss_in_validation_mrr_and_ndcg(splits):
     val = splits[1]
     dropped = val.frame["item_id"].unique()[:6]
     model = _oov_model(splits, dropped)
