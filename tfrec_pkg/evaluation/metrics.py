@@ -427,12 +427,19 @@ class _RankAtK(tf.keras.metrics.Metric):
         tf.debugging.Assert(tf.logical_not(tf.reduce_any(tf.math.is_nan(y_pred))), ["y_pred contains NaN"])
         target = tf.argmax(y_true, axis=-1)
         t_score = tf.gather(y_pred, target, axis=-1, batch_dims=1)
-        rank = tf.cast(pessimistic_rank(y_pred, t_score), self.dtype)
-        gain = tf.where(rank <= float(self.k), self._gain(rank), tf.zeros_like(rank))
+        rank = pessimistic_rank(y_pred, t_score)
         # Rows with no positive label have no target: weight 0.
         weight = tf.cast(tf.reduce_max(y_true, axis=-1) > 0, self.dtype)
         if sample_weight is not None:
             weight = weight * tf.reshape(tf.cast(sample_weight, self.dtype), [-1])
+        self.update_ranks(rank, weight)
+
+    def update_ranks(self, rank, weight=None):
+        """Adds examples by their positive's rank (1-based; beyond k a miss), for ranks computed
+        elsewhere (a model that ranks its targets in blocks of rows)."""
+        rank = tf.cast(rank, self.dtype)
+        weight = tf.ones_like(rank) if weight is None else tf.cast(weight, self.dtype)
+        gain = tf.where(rank <= float(self.k), self._gain(rank), tf.zeros_like(rank))
         self.total.assign_add(tf.reduce_sum(gain * weight))
         self.count.assign_add(tf.reduce_sum(weight))
 

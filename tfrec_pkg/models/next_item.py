@@ -56,7 +56,6 @@ The padding and OOV rows stay -inf in the scores, so they are never recommended.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pandas as pd
@@ -65,6 +64,7 @@ import tensorflow_recommenders as tfrs
 
 from tfrec_pkg import specs
 from tfrec_pkg.config import Config
+from tfrec_pkg.evaluation.metrics import MRRAtK, NDCGAtK
 from tfrec_pkg.evaluation.ranking import pessimistic_rank
 from tfrec_pkg.features import NUM_RESERVED, PAD_INDEX, FeatureSpec, signature
 from tfrec_pkg.layers.sequence import last_step
@@ -122,8 +122,8 @@ class NextItemModel(RecModel):
 
     def __init__(self, config, vocab, name=None):
         super().__init__(config, vocab, name=name)
-        self.mrr = tf.keras.metrics.Mean(name="mrr_at_10")
-        self.ndcg = tf.keras.metrics.Mean(name="ndcg_at_10")  # SASRec's and RecBole's reported metric
+        self.mrr = MRRAtK(10)
+        self.ndcg = NDCGAtK(10)  # SASRec's and RecBole's reported metric
         # (sequences, real steps) of the all-position rows trained on so far, for the loss's
         # denominator (module docstring). Written in the training step, outside the gradient,
         # summed over replicas as target_counts is (below), so every replica divides by the
@@ -228,9 +228,9 @@ class NextItemModel(RecModel):
     def item_loss(self, u, target, training):
         """Per-row loss [B] of predicting ``target`` (item indices) from u; 0 for OOV targets."""
         if not training:
-            rank = tf.cast(self.target_ranks(u, target), tf.float32)
-            self.mrr.update_state(tf.where(rank <= 10.0, 1.0 / rank, 0.0))
-            self.ndcg.update_state(tf.where(rank <= 10.0, 1.0 / (tf.math.log(rank + 1.0) / math.log(2.0)), 0.0))
+            rank = self.target_ranks(u, target)
+            self.mrr.update_ranks(rank)
+            self.ndcg.update_ranks(rank)
         # An OOV target (first seen after the vocabulary was fitted) has no row to learn: the
         # softmax puts -inf on it (CE = +inf), and its shared OOV row says nothing about the
         # item. Such rows get loss 0; they still count in the batch mean's denominator.
