@@ -17,6 +17,7 @@ from tfrec_pkg.data.vocab import Vocabulary
 from tfrec_pkg.evaluation import evaluate
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.iprec import PLANTED_SIZES, IPRec, IPRecConfig, planted_data
+from tfrec_pkg.models.optimizers import make_optimizer
 from tfrec_pkg.training import train
 
 QUICK = dict(num_users=300, num_articles=400, num_media=20)
@@ -65,7 +66,9 @@ def test_defaults_are_the_papers():
     assert (c.fusion, c.package_attention, c.dual_attention, c.inter_package) == ("product", True, True, True)
     assert (c.max_friends, c.max_history, c.max_neighbours, c.max_objects) == (20, 50, 20, 50)
     assert c.gate_reduce == "sum" and c.ranker_units == (64, 32) and c.article_dtype == "int64"
-    assert c.predictor_input == "concat"
+    assert c.predictor_input == "concat" and c.optimizer == "rmsprop"
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        IPRecConfig(optimizer="sgd")
 
 
 def test_config_round_trip():
@@ -136,10 +139,9 @@ def test_planted_data_uses_the_config_sizes():
 
 
 def test_trains_one_epoch_through_the_trainer_with_the_papers_optimizer(splits):
-    """training.train keeps a model compiled beforehand: RMSProp (Sec. 5.2) via paper_optimizer."""
+    """training.train compiles the config's optimizer: RMSProp (Sec. 5.2) by default."""
     train_split, val_split, test_split = splits
     model = _model(splits)
-    model.compile(optimizer=model.paper_optimizer())
     history = train(model, train_split, val_split, epochs=1, verbose=0)
     assert isinstance(model.optimizer, tf.keras.optimizers.RMSprop)
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(3e-3)
@@ -149,6 +151,15 @@ def test_trains_one_epoch_through_the_trainer_with_the_papers_optimizer(splits):
     assert logs["regularization_loss"][0] > 0
     row = evaluate(model, test_split, "pointwise").iloc[0]
     assert 0.0 <= row["auc"] <= 1.0 and np.isfinite(row["logloss"]) and row["n"] == len(test_split)
+
+
+def test_config_optimizer_builds_rmsprop_or_adam_and_refuses_a_split_table_optimizer(splits):
+    opt = make_optimizer(_model(splits), 0.01)
+    assert type(opt) is tf.keras.optimizers.RMSprop
+    assert opt.get_config() == tf.keras.optimizers.RMSprop(0.01).get_config()
+    assert type(make_optimizer(_model(splits, optimizer="adam"))) is tf.keras.optimizers.Adam
+    with pytest.raises(ValueError, match="optimizer='rmsprop' cannot be combined"):
+        make_optimizer(_model(splits, embedding_optimizer="lazy_adam"))
 
 
 @pytest.mark.parametrize("changes", [dict(package_attention=False), dict(dual_attention=False),

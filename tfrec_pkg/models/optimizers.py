@@ -15,6 +15,10 @@
   a larger step than Adam: ``config.embedding_learning_rate`` sets the tables' learning rate
   (None: the model's).
 
+``config.optimizer`` (a field of the configs whose paper trains otherwise; Adam where absent):
+``"adam"`` or ``"rmsprop"`` (``tf.keras.optimizers.RMSprop`` over every variable: IPRec, Sec. 5.2).
+RMSProp cannot be combined with a split-off ``embedding_optimizer``.
+
 The embedding tables are the variables of the model's ``tf.keras.layers.Embedding`` layers
 (item, provider, user tables; also the small position tables, whose rows a batch mostly
 touches anyway). Their gradient is sparse only where the table is read through a lookup: a full
@@ -29,9 +33,10 @@ from __future__ import annotations
 import tensorflow as tf
 from tensorflow_recommenders.experimental.optimizers import CompositeOptimizer
 
-__all__ = ["EMBEDDING_OPTIMIZERS", "LazyAdam", "make_optimizer", "embedding_variables"]
+__all__ = ["EMBEDDING_OPTIMIZERS", "OPTIMIZERS", "LazyAdam", "make_optimizer", "embedding_variables"]
 
 EMBEDDING_OPTIMIZERS = ("adam", "lazy_adam", "adagrad")
+OPTIMIZERS = {"adam": tf.keras.optimizers.Adam, "rmsprop": tf.keras.optimizers.RMSprop}
 
 
 class LazyAdam(tf.keras.optimizers.legacy.Adam):
@@ -94,8 +99,14 @@ def make_optimizer(model, learning_rate: float | None = None):
     if choice not in EMBEDDING_OPTIMIZERS:
         raise ValueError(f"embedding_optimizer must be one of {EMBEDDING_OPTIMIZERS}, got {choice!r}")
     learning_rate = learning_rate or getattr(config, "learning_rate", 1e-3)
+    name = getattr(config, "optimizer", "adam")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {name!r}")
     if choice == "adam":
-        return tf.keras.optimizers.Adam(learning_rate)
+        return OPTIMIZERS[name](learning_rate)
+    if name != "adam":
+        raise ValueError(f"embedding_optimizer={choice!r} pairs its tables' optimizer with Adam for the other "
+                         f"variables; optimizer={name!r} cannot be combined with it (set embedding_optimizer='adam')")
     table_rate = getattr(config, "embedding_learning_rate", None) or learning_rate
     sparse = (LazyAdam(table_rate) if choice == "lazy_adam"
               else tf.keras.optimizers.legacy.Adagrad(table_rate, name="EmbeddingAdagrad"))

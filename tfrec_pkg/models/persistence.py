@@ -30,8 +30,8 @@ def save_trained(model, directory: str) -> str:
 
 def load_trained(directory: str, *, with_optimizer: bool = False):
     """The model that :func:`save_trained` wrote, rebuilt from its registered class.
-    ``with_optimizer=True`` also compiles it with the config's optimizer (Adam at the config's
-    learning rate, or its ``embedding_optimizer`` beside Adam: ``models.optimizers``) and
+    ``with_optimizer=True`` also compiles it with the config's optimizer (Adam, or the config's
+    ``optimizer`` / ``embedding_optimizer``, at its learning rate: ``models.optimizers``) and
     restores the optimizer's state, so that training continues where it stopped (same step
     count and moments) instead of starting a fresh optimizer."""
     path = os.path.join(directory, "model.json")
