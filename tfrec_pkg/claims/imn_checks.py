@@ -9,6 +9,8 @@ chronological 80/10/10 split (Sec. 5.2), early stopping on validation MRR (patie
 (Eq. 25), IMN_NCE (Eq. 26) and JODIE -- are the variants of the registered ``imn_net`` and are
 evaluated with the ``stream`` protocol: the memory is rebuilt over train and validation, then
 every test interaction is ranked over all items in time order (Recall@10/20, NDCG@10/20, MRR).
+The weights do not train during evaluation (``online_eval`` off, the default; JODIE's code
+trains on).
 
 The table also holds the planted references of the test split: the Bayes-optimal ranks (the
 true item probabilities given the budget) and the budget-blind oracle (the same probabilities
@@ -37,8 +39,9 @@ models' favour or neutral:
 * their MRR is MRR@20 (``full_ranking`` cuts it at the largest k), reported in the ``mrr``
   column as NaN with ``mrr@20`` beside it; Recall@K is their HR@K (one target per row).
 
-Pilot (``checks(quick=True)``: 5 seeds of the quick stream, 100 users, 200 items, 10k
-interactions; 1594 s on a busy 2-core machine), test-split means:
+Pilot of 2026-12-02 (commit 65073ca; ``checks(quick=True)``: 5 seeds of the quick stream, 100
+users, 200 items, 10k interactions; 1594 s on a busy 2-core machine; the model, its memory and
+the delta handling changed after it, so the CI check's numbers below differ), test-split means:
 
 ======================  =========  =========  =======  =======  ======
 model                   Recall@10  Recall@20  NDCG@10  NDCG@20  MRR

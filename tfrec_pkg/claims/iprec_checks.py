@@ -7,7 +7,8 @@ the same splits, with early stopping on validation AUC; the metric is the paper'
 Each "A beats B" of the paper is a one-sided paired t-test over the seeds at ``claims.ALPHA``
 (:func:`tfrec_pkg.claims.greater`):
 
-* Table 2: IPRec > NeuMF, the strongest collaborative-filtering baseline, on all the training
+* Table 2: IPRec > NeuMF, the paper's strongest collaborative-filtering baseline (on the planted
+  data MF scores above it; both are in the table, NeuMF is the one tested), on all the training
   data and on 40 % of it (the ratio rows; :func:`~tfrec_pkg.data.synthetic.packages.training_fraction`
   rebuilds every derived feature from the kept impressions); IPRec > DiffNet, the strongest
   baseline on the paper's larger sets (social diffusion over the package friend graph).

@@ -79,6 +79,11 @@ Readings (beyond those of the layers, :mod:`tfrec_pkg.layers.mrrnn`,
 * Negatives (N - 1 = 127 per interaction, Sec. 5.5) are drawn uniformly from the known items
   (never padding or OOV), their states read from the memory as of the step's start.
 * Model selection: validation MRR (``val_mrr``, over all items).
+* Eq. (23) fuses the distance with log f_1 by default (``log_f1=True``; ``False``: f_1 =
+  exp(x^T W c) as printed). The NCE of Eq. (21) trains x^T W c as a logit, unbounded: its exp
+  overflows float32 above ~88 and, well below that, outgrows the distance term (a few units)
+  whatever alpha_m and alpha_n say, while the logit is on the scale the loss trains. For
+  ``imn_nce`` (f_1 alone) both give the same ranking (exp is monotone).
 
 Time deltas. The model keeps the standardisation statistics of its three deltas
 (:data:`~tfrec_pkg.data.interactions.DELTAS`: mean and standard deviation over the training

@@ -38,8 +38,9 @@ Readings taken (the paper is silent):
   the Gumbel sample): a per-sample KL to the uniform prior, which at weight 1 pulls every
   sample's soft assignment towards 1/K (on small planted data D_KL fell to 0.02 within five
   epochs). ``kl="marginal"`` takes the KL of the batch's mean assignment instead, which keeps
-  the scenarios in use without flattening each sample's assignment; the claims run reports
-  which reading holds the paper's effects.
+  the scenarios in use without flattening each sample's assignment. The claims run uses the
+  printed per-sample KL; CLAIMS.md's change log gives pilots of both readings (the marginal
+  one did not keep the scenarios apart at full size either).
 """
 from __future__ import annotations
 
@@ -168,6 +169,7 @@ class MuSENet(RecModel):
             out.update(projected=scen["projected"], clustering_loss=scen["clustering_loss"])
         else:
             probs = a = self._predefined(f["predefined_scenario"])
+        # Sec. 3.2.3: soft y = sigma(sum_k a_k z_k); hard: a is one-hot, y = sigma(z_k*)
         out.update(logit=tf.reduce_sum(a * out["z"], -1), scenario_probs=probs, assignment=a,
                    is_repeat=is_repeat)
         if c.use_repeat:  # per scenario p_r^k -> "repeat_probs"; "repeat_prob" = sum_k a_k p_r^k
@@ -191,7 +193,8 @@ class MuSENet(RecModel):
     def loss_terms(self, features, training=False):
         out = self.encode(self.map_ids(features), training)
         self._step_outputs.out = out  # read by train_step for Eq. (14)
-        bce = self.task(labels=features["label"][:, None], predictions=out["logit"][:, None], training=training)
+        bce = self.task(labels=features["label"][:, None], predictions=out["logit"][:, None],
+                        training=training)                                                    # Eq. (11)
         zero = tf.constant(0.0)
         kl = (kl_to_uniform(out["assignment"], marginal=self.config.kl == "marginal")
               if self.config.learn_scenarios else zero)                                          # Eq. (12)

@@ -38,18 +38,22 @@ The defaults give ~4 % purchases; right after a purchase a user's budget is ~0.3
 against ~0.8 just before, the share of expensive items (top price quartile) looked at falls
 about threefold and the purchase rate about halves (:meth:`ResourceLimitedData.resource_effect`).
 
-Why a model without a resource state cannot represent the effect: the budget -- hence which
-prices a user looks at and whether a click becomes a purchase -- is a function of the prices
-and times of the user's past *purchases* and of the time since them; clicks never change it.
-``features`` hold item attributes only (standardised log price, one-hot category) and the action
-is its own column, so a model whose user state reads the features but uses the action only to
-drive a resource state (IMN's h^l, Eq. 6, updated "once a transaction happens") has, with that
-state removed, inputs that are the same whether an earlier interaction was a purchase or a
-click: it cannot know the budget and its best ranking is the budget-blind oracle below. (A
-general state that is also fed the action could in principle track the budget, but it updates
-at every interaction, ~96 % clicks, with the time since the last interaction as its clock, and
-would have to carry the remaining budget through tens of click updates and integrate the
-refill over their gaps; the resource branch gets the purchase-only clock Delta_{i_p} directly.)
+What a model without a resource state sees of the effect: the budget -- hence which prices a
+user looks at and whether a click becomes a purchase -- is a function of the prices and times of
+the user's past *purchases* and of the time since them; clicks never change it. ``features``
+hold item attributes only (standardised log price, one-hot category) and the action is its own
+column, so a model whose user state reads the features but uses the action only to drive a
+resource state (IMN's h^l, Eq. 6, updated "once a transaction happens") has, with that state
+removed, inputs that are the same whether an earlier interaction was a purchase or a click: it
+never sees the purchases that move the budget. It is not blind to the budget, though: the
+budget decides which prices the user looks at, so the prices of the user's recent clicks carry
+part of it (cheaper right after a purchase), and a general state can read that back. The effect
+is therefore hard to represent without the branch, not impossible: such a model can place
+between the budget-blind oracle below and the Bayes-optimal ranks. (A general state that is
+also fed the action could track the budget directly, but it updates at every interaction,
+~96 % clicks, with the time since the last interaction as its clock, and would have to carry
+the remaining budget through tens of click updates and integrate the refill over their gaps;
+the resource branch gets the purchase-only clock Delta_{i_p} directly.)
 
 Known probabilities (Bayes references for next-item ranking over the whole catalogue): per
 event, ``true_prob`` = P(item | state), ``true_rank`` = the item's 1-based rank among all items by
