@@ -1,8 +1,14 @@
 """Reader for the public Alimama display-ad files (tfrec_pkg/data/datasets/alimama.py) on small
 files written here in the exact public format: the joins, histories strictly before each
 impression (brand as the item), the repeat label by its definition, profiles and predefined
-scenarios, the 7-part time split, and bad rows (skipped and counted, or raised with file, line,
-column and value)."""
+scenarios, the 7-part time split, bad rows (skipped and counted, or raised with file, line,
+column and value; empty and absent required fields too; blank lines; too many fields), and
+reading in small chunks.
+
+Mutations tried (each fails a test here): an empty required field accepted -> missing_required;
+line numbers restarting in each chunk (in the message, or the chunk's index reset) -> small_chunks;
+the last partial chunk dropped -> small_chunks; blank lines dropped by pandas before numbering
+(skip_blank_lines=True) -> blank_lines."""
 import logging
 
 import numpy as np
@@ -104,3 +110,96 @@ def test_missing_file_and_wrong_header(tmp_path):
     write(tmp_path, **{"ad_feature.csv": "adgroup,cate\n1,2\n"})
     with pytest.raises(ValueError, match="header"):
         read_alimama(tmp_path)
+
+
+# bad lines with a required field empty or absent (short lines): users and ad groups that exist,
+# so a line kept by mistake would change the rows or the histories
+RAW_MISSING = "1,1494000800,10,430548_1007,1,\n2,1494000900,12,430548_1007\n"   # empty clk; short line: no clk
+BEHAVIOUR_MISSING = "1,1494000260,pv,,300\n2,1494000360,pv\n"   # empty cate; short line: no cate
+
+
+def test_missing_required_fields_are_skipped_and_counted_or_raised(tmp_path, caplog):
+    """The documented behaviour for a required field that is empty or absent (a short line):
+    skipped, counted per file, one warning per file naming the file, line, column and value;
+    with ``on_bad_rows="raise"`` a ValueError naming them."""
+    clean = read_alimama(write(tmp_path), max_history=3).frame
+    bad = {"raw_sample.csv": RAW + RAW_MISSING, "behavior_log.csv": BEHAVIOUR + BEHAVIOUR_MISSING}
+    with caplog.at_level(logging.WARNING):
+        data = read_alimama(write(tmp_path, **bad), max_history=3)
+    assert data.stats["bad_rows_raw_sample.csv"] == 2 and data.stats["bad_rows_behavior_log.csv"] == 2
+    assert data.stats["unknown_adgroup"] == 0
+    assert _rows(data.frame) == _rows(clean)   # the bad lines left no trace: rows, histories, labels
+    raw, behaviour = str(tmp_path / "raw_sample.csv"), str(tmp_path / "behavior_log.csv")
+    for path, count in ((raw, 2), (behaviour, 2)):
+        assert f"{path}: skipped {count} malformed lines" in caplog.text
+    for line in (f"{raw}, line 9, column 'clk': found '', expected 0 or 1",
+                 f"{raw}, line 10, column 'clk': found '', expected 0 or 1",
+                 f"{behaviour}, line 10, column 'cate': found '', expected an integer",
+                 f"{behaviour}, line 11, column 'cate': found '', expected an integer"):
+        assert line in caplog.text
+    for name, text, line, column in (("raw_sample.csv", RAW_MISSING, 9, "clk"),
+                                     ("raw_sample.csv", RAW_MISSING.split("\n", 1)[1], 9, "clk"),   # short line alone
+                                     ("behavior_log.csv", BEHAVIOUR_MISSING, 10, "cate"),
+                                     ("behavior_log.csv", BEHAVIOUR_MISSING.split("\n", 1)[1], 10, "cate")):
+        files = {"raw_sample.csv": RAW, "behavior_log.csv": BEHAVIOUR}
+        files[name] += text
+        with pytest.raises(ValueError) as error:
+            read_alimama(write(tmp_path, **files), on_bad_rows="raise")
+        assert str(error.value).startswith(f"{tmp_path / name}, line {line}, column '{column}': found ''")
+
+
+def _rows(frame):
+    """A frame's rows as comparable tuples (the histories are arrays)."""
+    return [tuple(tuple(v) if isinstance(v, np.ndarray) else v for v in row)
+            for row in frame.itertuples(index=False)]
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 3])
+def test_small_chunks_read_the_same_rows_and_number_lines_across_chunks(tmp_path, caplog, chunk_rows):
+    """``chunk_rows`` smaller than every file (several chunks, the last one partial in some file:
+    7 impressions, 8 behaviours, 3 ads) gives the rows, histories, labels, file lines and split of
+    one chunk; a bad line in a later chunk is reported with its line in the file."""
+    directory = write(tmp_path)
+    whole = read_alimama(directory, max_history=3)
+    chunked = read_alimama(directory, max_history=3, chunk_rows=chunk_rows)
+    assert len(whole.frame) == 7 and list(chunked.frame.columns) == list(whole.frame.columns)
+    assert _rows(chunked.frame) == _rows(whole.frame)
+    assert list(chunked.split_of) == list(whole.split_of) and chunked.stats == whole.stats
+    assert sorted(whole.frame["line"]) == list(range(2, 9))
+    # bad lines after the first chunk: raw_sample.csv line 9 (data row 7), behavior_log.csv line 10 (row 8)
+    bad = {"raw_sample.csv": RAW + "4,notatime,10,430548_1007,1,0\n",
+           "behavior_log.csv": BEHAVIOUR + "2,1494000360,look,6261,200\n"}
+    for name, line, column in (("raw_sample.csv", 9, "time_stamp"), ("behavior_log.csv", 10, "btag")):
+        files = {"raw_sample.csv": RAW, "behavior_log.csv": BEHAVIOUR, name: bad[name]}
+        with pytest.raises(ValueError, match=rf"{name}, line {line}, column '{column}'"):
+            read_alimama(write(tmp_path, **files), chunk_rows=chunk_rows, on_bad_rows="raise")
+    with caplog.at_level(logging.WARNING):
+        skipped = read_alimama(write(tmp_path, **bad), max_history=3, chunk_rows=chunk_rows)
+    assert "raw_sample.csv, line 9, column 'time_stamp'" in caplog.text
+    assert "behavior_log.csv, line 10, column 'btag'" in caplog.text
+    assert _rows(skipped.frame) == _rows(whole.frame)
+
+
+def _dir(tmp_path, name):
+    (tmp_path / name).mkdir()
+    return tmp_path / name
+
+
+def test_blank_lines_are_skipped_and_counted_in_line_numbers(tmp_path):
+    """A blank line is skipped, and the lines after it keep their line numbers in the file."""
+    clean = read_alimama(write(_dir(tmp_path, "clean"))).frame
+    raw = RAW.replace("\n2,1494000200", "\n\n2,1494000200")  # blank line 4: that row is now line 5
+    blank = read_alimama(write(_dir(tmp_path, "blank"), **{"raw_sample.csv": raw}), chunk_rows=2).frame
+    assert len(blank) == len(clean)
+    lines = blank.set_index("timestamp")["line"]
+    assert lines.loc[1494000200] == 5 and lines.loc[1494000100] == 2
+    with pytest.raises(ValueError, match=r"raw_sample.csv, line 10, column 'clk'"):
+        read_alimama(write(_dir(tmp_path, "bad"), **{"raw_sample.csv": raw + "4,1494000800,10,430548_1007,1,\n"}),
+                     on_bad_rows="raise")
+
+
+def test_a_line_with_too_many_fields_names_the_file_and_line(tmp_path):
+    raw = RAW + "4,1494000800,10,430548_1007,1,0,9\n"   # line 9: seven fields
+    for mode in ("skip", "raise"):
+        with pytest.raises(ValueError, match=r"raw_sample.csv: Expected 6 fields in line 9, saw 7; expected one field"):
+            read_alimama(write(_dir(tmp_path, mode), **{"raw_sample.csv": raw}), on_bad_rows=mode)

@@ -17,6 +17,10 @@ Mutations tried on the layer code, one at a time (each made the named tests fail
 12. Eq. (14): alpha and 1 - alpha swapped -> prototype_update (all three)
 13. Eq. (14): a scenario with no weight moved like the others -> prototype_update_keeps_empty
 14. Eq. (14): sums not all-reduced across replicas -> prototype_update_all_reduces_across_replicas
+15. hard training call: softmax(+d) fed to the Gumbel step -> hard_training_call_is_the_gumbel_softmax,
+    hard_training_call_samples_q_statistics
+16. hard training call: uniform probabilities fed to the Gumbel step -> the same two
+17. Eq. (8) on Q_s instead of the hard sample -> hard_training_call_is_the_gumbel_softmax
 """
 import subprocess
 import sys
@@ -107,6 +111,56 @@ def test_gumbel_statistics_eq7():
     freq = np.eye(K)[sample.argmax(-1)].mean(0)
     q = probs.numpy()[0]
     assert np.all(np.abs(freq - q) < 4 * np.sqrt(q * (1 - q) / 20000) + 1e-3), (freq, q)
+
+
+@pytest.fixture
+def uniform_draws(monkeypatch):
+    """Every ``tf.random.uniform`` draw while the test runs (the source of the layer's Gumbel
+    noise, g = -log(-log u)), recorded and passed on unchanged: the numpy renderings below
+    use the very noise the layer call drew."""
+    draws, draw = [], tf.random.uniform
+
+    def recording(*args, **kwargs):
+        u = draw(*args, **kwargs)
+        draws.append(u)
+        return u
+
+    monkeypatch.setattr(tf.random, "uniform", recording)
+    return draws
+
+
+def test_hard_training_call_is_the_gumbel_softmax_of_log_q_eq7(uniform_draws):
+    """``ScenarioLearner(hard=True)(x, training=True)`` end to end: a = softmax((log Q_s + g) / tau)
+    with Q_s of Eq. (3) on f_omega(x) and the current prototypes, and the reported L_C (Eq. 8)
+    weights the distances by that sample, not by Q_s."""
+    for tau in (0.1, 0.7):
+        layer, x = learner(hard=True, tau=tau)
+        uniform_draws.clear()
+        tf.random.set_seed(5)
+        out = layer(tf.constant(x), training=True)
+        assert len(uniform_draws) == 1 and tuple(uniform_draws[0].shape) == (B, K)   # one draw per call
+        g = -np.log(-np.log(uniform_draws[0].numpy()))
+        z, d, q = numpy_soft(layer, x)
+        a = softmax((np.log(q) + g) / tau)
+        np.testing.assert_allclose(out["probs"].numpy(), q, **TOL)
+        np.testing.assert_allclose(out["assignment"].numpy(), a, atol=1e-9)
+        np.testing.assert_allclose(float(out["clustering_loss"]), (a * d).sum(-1).mean(), atol=1e-9)
+        # the check has teeth: the sample is far from Q_s, and L_C on Q_s is another number
+        assert np.abs(a - q).max() > 0.1
+        assert abs((a * d).sum(-1).mean() - (q * d).sum(-1).mean()) > 1e-3
+
+
+def test_hard_training_call_samples_q_statistics_eq7():
+    """The same path without looking at the noise: over many calls' rows the arg-max of the
+    training assignment is a draw from Q_s (Gumbel-max), row by row, within sampling error."""
+    layer, x = learner(hard=True)
+    q = numpy_soft(layer, x)[2]
+    assert np.abs(q - 1 / K).max(-1).min() > 0.3   # every row's Q_s far from uniform (and from softmax(+d))
+    n = 4000
+    tf.random.set_seed(3)
+    a = layer(tf.constant(np.tile(x, (n, 1))), training=True)["assignment"].numpy()   # row i*B + b is x[b]
+    freq = np.eye(K)[a.argmax(-1)].reshape(n, B, K).mean(0)
+    assert np.all(np.abs(freq - q) < 4.5 * np.sqrt(q * (1 - q) / n) + 2e-3), (freq, q)
 
 
 def test_gumbel_is_sharp_at_tau_01_and_straight_through_is_one_hot():

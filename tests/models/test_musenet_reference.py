@@ -15,6 +15,11 @@ Mutations tried (each fails a test here):
  8. prototypes updated with the raw x instead of f_omega(x) -> training_step_updates_prototypes
  9. no prototype update in train_step -> training_step_updates_prototypes
 10. the predefined one-hot offset by one -> predefined
+11. hard: softmax(+d) or uniform probabilities fed to the Gumbel step -> hard_training_step
+12. hard: train_step's Eq. (14) with Q_s instead of the sample -> hard_training_step
+13. hard: train_step's Eq. (14) on a second forward pass (a fresh sample) -> hard_training_step
+14. hard: L_C (Eq. 8) on Q_s instead of the sample -> hard_training_step
+15. hard: the KL term on Q_s instead of the sample -> hard_training_step
 """
 import numpy as np
 import pytest
@@ -137,7 +142,7 @@ def np_forward(model, training=False):
     e = np.exp(-d - (-d).max(-1, keepdims=True))
     probs = e / e.sum(-1, keepdims=True)
     a = probs if c.version == "soft" else np.eye(K)[probs.argmax(-1)]
-    return {"logit": (a * z).sum(-1), "probs": probs, "a": a, "p_r": p_r, "proj": proj}
+    return {"logit": (a * z).sum(-1), "probs": probs, "a": a, "p_r": p_r, "proj": proj, "z": z, "d": d}
 
 
 @pytest.mark.parametrize("version", ["soft", "hard"])
@@ -193,3 +198,49 @@ def test_predefined_scenarios_pick_the_head():
     want[3] = 1.0 / K   # unknown segment: uniform
     np.testing.assert_allclose(a, want, atol=1e-7)
     assert float(model.loss_terms(features())["kl"]) == 0.0
+
+
+def test_hard_training_step_runs_on_the_gumbel_sample(monkeypatch):
+    """One training step of the hard version (Sec. 3.2.4) on the Gumbel sample of Eq. (7),
+    a = softmax((log Q_s + g) / tau), rendered in numpy from the noise the step drew (every
+    ``tf.random.uniform`` draw recorded, g = -log(-log u); the step runs eagerly so the draw can
+    be read): the reported L_C (Eq. 8), every loss term (BCE on sum_k a_k z_k, the KL of Eq. (12),
+    beta L_A) and the prototype update of Eq. (14) all read that sample, not Q_s."""
+    draws, draw = [], tf.random.uniform
+
+    def recording(*args, **kwargs):
+        u = draw(*args, **kwargs)
+        draws.append(u)
+        return u
+
+    model = build(version="hard", alpha=0.25, beta=0.7)
+    # a Q_s away from one-hot (build's is nearly one-hot, where a sample and Q_s coincide):
+    # f_omega scaled down, the prototypes drawn around the projected samples
+    model.scenario.omega.assign(0.2 * model.scenario.omega)
+    proj = np_forward(model)["proj"]
+    model.scenario.prototypes.assign(proj.mean(0) + proj.std(0) * np.random.default_rng(4).normal(size=(K, 5)))
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.0), run_eagerly=True)   # Step 2 moves nothing
+    want = np_forward(model)
+    assert want["probs"].max(-1).max() < 0.75
+    old = f64(model.scenario.prototypes)
+    monkeypatch.setattr(tf.random, "uniform", recording)
+    tf.random.set_seed(5)
+    logs = model.fit(tf.data.Dataset.from_tensors(features()), epochs=1, verbose=0).history
+    noise = [u for u in draws if tuple(u.shape) == (B, K)]
+    assert len(noise) == 1   # one Gumbel draw for the step's forward pass
+    g = -np.log(-np.log(f64(noise[0])))
+    q, d = want["probs"], want["d"]
+    a = np.exp((np.log(q) + g) / 0.1 - ((np.log(q) + g) / 0.1).max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    assert np.abs(a - q).max() > 0.1   # the sample is not Q_s: the checks below tell them apart
+    np.testing.assert_allclose(logs["clustering"][0], (a * d).sum(-1).mean(), rtol=1e-5)           # Eq. (8)
+    p = np.clip(sig((a * want["z"]).sum(-1)), 1e-7, 1 - 1e-7)
+    np.testing.assert_allclose(logs["bce"][0], -(LABEL * np.log(p) + (1 - LABEL) * np.log(1 - p)).mean(), atol=1e-5)
+    kl = np.where(a > 0, a * (np.log(np.where(a > 0, a, 1)) + np.log(K)), 0).sum(-1).mean()
+    np.testing.assert_allclose(logs["kl"][0], kl, atol=1e-5)                                            # Eq. (12)
+    r = np.asarray(RAW["repeat_label"])
+    np.testing.assert_allclose(logs["repeat"][0], (0.7 * (r - (want["p_r"] * a).sum(-1)) ** 2).mean(), atol=1e-5)
+    new = f64(model.scenario.prototypes)
+    eq14 = lambda w: 0.75 * old + 0.25 * (w.T @ want["proj"]) / w.sum(0)[:, None]  # noqa: E731
+    np.testing.assert_allclose(new, eq14(a), atol=1e-5)                                                 # Eq. (14)
+    assert np.abs(eq14(q) - eq14(a)).max() > 1e-2

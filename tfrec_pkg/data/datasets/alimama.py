@@ -44,8 +44,9 @@ Bad rows: a line whose required field is missing or not a number (or a label oth
 is skipped and counted per file; one warning names the file, the count and the first lines
 with the column and the value. ``on_bad_rows="raise"`` raises ``ValueError`` at the first one
 (file, line, column, value, expected form). Impressions of an ad group missing from
-``ad_feature.csv`` are skipped and counted (``stats["unknown_adgroup"]``). A missing file or
-header raises ``FileNotFoundError`` / ``ValueError``. No ``true_prob``: real data.
+``ad_feature.csv`` are skipped and counted (``stats["unknown_adgroup"]``). Blank lines (and lines of
+empty fields only) are skipped; line numbers count them. A line with more fields than the header, a missing file or a
+wrong header raises ``ValueError`` / ``FileNotFoundError``. No ``true_prob``: real data.
 """
 from __future__ import annotations
 
@@ -175,6 +176,21 @@ TEXT = {"raw_sample.csv": {"pid": (r"^\d+_\d+$", "a slot id like 430548_1007")},
         "behavior_log.csv": {"btag": (r"^(pv|cart|fav|buy)$", "one of pv, cart, fav, buy")}}
 
 
+def _parsed(reader, path):
+    """The reader's chunks; pandas' error for a line with more fields than the header -> a
+    ``ValueError`` naming the file (in either ``on_bad_rows`` mode: the line cannot be split)."""
+    with reader:
+        while True:
+            try:
+                chunk = next(reader, None)
+            except pd.errors.ParserError as err:   # "Expected 6 fields in line 9, saw 7"
+                detail = str(err).strip().rpartition("C error: ")[2]
+                raise ValueError(f"{path}: {detail}; expected one field per header column") from None
+            if chunk is None:
+                return
+            yield chunk
+
+
 def _read(path, name, chunk_rows, on_bad_rows, stats):
     """Chunks of ``path`` (DataFrames indexed by 0-based data row): numeric columns as numbers
     (nullable where they may be empty or NULL), required ones as int64; malformed rows skipped
@@ -184,7 +200,12 @@ def _read(path, name, chunk_rows, on_bad_rows, stats):
     if header[:len(expected)] != list(expected):
         raise ValueError(f"{path}: header {header} is not the Alimama {name} header {list(expected)}")
     bad, examples = 0, []
-    for chunk in pd.read_csv(path, dtype=str, chunksize=int(chunk_rows), keep_default_na=False):
+    # skip_blank_lines=False keeps the index equal to the data row, so that line numbers stay
+    # right after a blank line; blank lines are then dropped here
+    reader = pd.read_csv(path, dtype=str, chunksize=int(chunk_rows), keep_default_na=False, skip_blank_lines=False,
+                         index_col=False)
+    for chunk in _parsed(reader, path):
+        chunk = chunk[chunk.ne("").any(axis=1)]   # a blank line reads as a row of empty fields
         chunk.columns = chunk.columns.str.strip()
         ok = np.ones(len(chunk), bool)
         problems = []
