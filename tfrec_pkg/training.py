@@ -7,7 +7,10 @@ config's ``embedding_optimizer`` for the embedding tables beside it), fits with 
 early on the model's validation metric (best weights restored) after ``patience`` epochs
 without a better one (default: the config's ``patience`` where it has one -- the next-item
 models' 10, RecBole's ``stopping_step`` -- else 1), and -- given ``checkpoint_dir`` -- resumes an
-interrupted run from its last completed epoch (``tf.keras.callbacks.BackupAndRestore``).
+interrupted run from its last completed epoch (``tf.keras.callbacks.BackupAndRestore``; the
+early stopping's state -- best value and epoch, epochs without improvement, best weights -- is
+kept beside it, which Keras' backup does not do, so that a resumed run stops where the
+uninterrupted one would and restores the same weights).
 ``callbacks`` are added to those. ``train`` and ``val`` are splits (``Split``, as the loaders
 and planted generators return them) or plain DataFrames with the model's input columns.
 On a cluster (:mod:`tfrec_pkg.distributed`) the model is built in ``strategy.scope()`` and
@@ -22,8 +25,10 @@ of whichever worker runs it.
 """
 from __future__ import annotations
 
+import json
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from tfrec_pkg import distributed
@@ -63,8 +68,10 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
         val = val_split.dataset(max(batch_size, 1024), shuffle=False, group_size=group, **buckets)
         monitor = getattr(model, "early_stopping_monitor", "val_total_loss")
         mode = "max" if "auc" in monitor or "ndcg" in monitor or "mrr" in monitor else "min"
-        callbacks.append(tf.keras.callbacks.EarlyStopping(
-            monitor, mode=mode, patience=patience, restore_best_weights=True))
+        early_stopping = dict(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
+        callbacks.append(
+            ResumableEarlyStopping(os.path.join(checkpoint_dir, "early_stopping"), strategy, **early_stopping)
+            if checkpoint_dir else tf.keras.callbacks.EarlyStopping(**early_stopping))
     if checkpoint_dir:
         callbacks.append(tf.keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, "backup")))
     if tensorboard_dir:
@@ -93,3 +100,59 @@ def train(model, train_split, val_split=None, *, epochs: int | None = None, batc
                          validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose, **extra)
     data = train_split.dataset(batch_size, shuffle=True, seed=seed, group_size=group, **buckets)
     return model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
+
+
+class ResumableEarlyStopping(tf.keras.callbacks.EarlyStopping):
+    """``EarlyStopping`` that keeps its state in ``directory`` after every epoch (the chief
+    writes, atomically; every worker reads), takes it back when a run resumes after the epoch it
+    was written at (``BackupAndRestore``'s last completed epoch), and removes it when training
+    ends. State written at another epoch (an interruption between this save and the backup's) is
+    ignored: the run then starts its early stopping afresh."""
+
+    def __init__(self, directory: str, strategy=None, **kwargs):
+        super().__init__(**kwargs)
+        self.directory, self.chief = directory, distributed.is_chief(strategy)
+        self.state_path = os.path.join(directory, "state.json")
+        self.weights_path = os.path.join(directory, "best_weights.npz")
+        self._saved = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if os.path.exists(self.state_path):
+            with open(self.state_path) as f:
+                self._saved = json.load(f)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        saved, self._saved = self._saved, None
+        if saved is None or saved["epoch"] != epoch - 1:
+            return
+        self.wait, self.best, self.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
+        if saved["has_best_weights"]:
+            with np.load(self.weights_path) as weights:
+                self.best_weights = [weights[f"w{i}"] for i in range(len(weights.files))]
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if not self.chief:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        if self.best_weights is not None and self.best_epoch == epoch:   # new best weights this epoch
+            _replace(self.weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(self.best_weights)}))
+        state = {"epoch": epoch, "wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch,
+                 "has_best_weights": self.best_weights is not None}
+        _replace(self.state_path, lambda f: f.write(json.dumps(state).encode()))
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self.chief:
+            for path in (self.state_path, self.weights_path):
+                if os.path.exists(path):
+                    os.remove(path)
+
+
+def _replace(path: str, write) -> None:
+    """Write ``path`` through a temporary file and ``os.replace``: never half-written."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, path)

@@ -1,7 +1,9 @@
 """IMN-Net's training and evaluation mechanics (tfrec_pkg/models/imn.py) on a tiny planted
 resource-limited stream: which memory rows a step writes, time order across t-batches, the
 per-epoch reset, one optimiser step per window, the resource state moving on purchases only,
-every variant training with finite losses, and the time-ordered full-ranking evaluation."""
+every variant training with finite losses, the time-ordered full-ranking evaluation, the blocked
+ranking across block boundaries, and truncated back-propagation (through the t-batches of a
+window, detached between windows)."""
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ import tensorflow as tf
 
 from tfrec_pkg.data.synthetic.resource_limited import resource_limited
 from tfrec_pkg.data.tbatch_windows import WindowedStream
+from tfrec_pkg.models import imn
 from tfrec_pkg.models.imn import VARIANTS, IMNConfig, IMNNet, evaluate_stream
 
 TINY = dict(hidden_dim=6, user_dim=5, item_dim=4, num_samples=6)
@@ -179,3 +182,93 @@ def test_target_ranks_match_a_full_score_matrix(stream):
     target = scores[np.arange(len(scores)), step["item"].numpy() - 2]
     want = (scores >= target[:, None]).sum(-1)
     np.testing.assert_array_equal(model.target_ranks(present, tables[2], step["item"]).numpy(), want)
+
+
+# the tiny stream's 29 items (indices 2..30) in blocks of: one item each; 7 (four full blocks and
+# a last one of a single item); 10 (two full blocks and a partial one of 9); 28 (one full block
+# and a single item); 29 (exactly one full block); 4096 (the default: one partial block)
+@pytest.mark.parametrize("block", [1, 7, 10, 28, 29, 4096])
+def test_blocked_target_ranks_match_a_full_score_matrix(stream, monkeypatch, block):
+    """The blocked, self-tie-safe ranks equal the pessimistic rank in one [B, items] matrix,
+    whatever the block size: every item is scored exactly once, across block boundaries and in
+    a partial last block. Each of three users ranks every item, so their ranks are permutations
+    of 1..items (an item skipped or counted twice at a boundary breaks that)."""
+    monkeypatch.setattr(imn, "_ITEM_BLOCK", block)
+    model = build(stream)
+    randomise_states(model, np.random.default_rng(4))
+    tables = model._tables()
+    items = np.arange(2, model.num_items)
+    assert len(items) == 29
+    users, targets = np.repeat([2, 5, 9], len(items)), np.tile(items, 3)
+    rng = np.random.default_rng(6)
+    deltas = [tf.constant(np.repeat(rng.normal(size=3), len(items)).astype(np.float32)) for _ in range(2)]
+    present = model.present(tables, tf.constant(users, tf.int64), *deltas)
+    scores = model.candidate_scores(present, tables[2], tf.constant(items, tf.int64)).numpy()
+    gaps = np.diff(np.sort(scores, -1), axis=-1)
+    assert gaps.min() > 1e-4   # no near-ties: the blocked and the full computation order items alike
+    target = scores[np.arange(len(scores)), targets - 2]
+    want = (scores >= target[:, None]).sum(-1)
+    got = model.target_ranks(present, tables[2], tf.constant(targets, tf.int64)).numpy()
+    np.testing.assert_array_equal(got, want)
+    for user_ranks in got.reshape(3, len(items)):
+        np.testing.assert_array_equal(np.sort(user_ranks), np.arange(1, len(items) + 1))
+
+
+def bptt_gradients(model, tables, steps, rng_state, counted_from=0, detach_each_step=False):
+    """Gradients (numpy, one per trainable weight) of the summed Eq. (22) loss of
+    ``steps[counted_from:]``, the states chained from ``tables`` (read as constants) through
+    every step in order, each step's new states detached when ``detach_each_step``; the
+    negatives replayed from ``rng_state``."""
+    model.negative_rng.state.assign(rng_state)
+    with tf.GradientTape() as tape:
+        total = tf.constant(0.0)
+        for k, step in enumerate(steps):
+            tables, _, loss, _ = model.process_step(tables, step)
+            if detach_each_step:
+                tables = tuple(tf.stop_gradient(t) for t in tables)
+            if k >= counted_from:
+                total += loss
+    grads = tape.gradient(total, model.trainable_variables)
+    return [np.zeros(v.shape, np.float32) if g is None else tf.convert_to_tensor(g).numpy()
+            for g, v in zip(grads, model.trainable_variables)]
+
+
+def test_a_windows_gradient_flows_through_its_own_state_updates_only(stream):
+    """Truncated back-propagation, detached per window: one training window's gradient is the
+    gradient of its summed t-batch losses with the states chained through every t-batch (a
+    later t-batch's loss reaches the cell weights through the earlier t-batches' updates), from
+    the window's starting tables as constants (nothing flows into the window before)."""
+    model = build(stream)
+    model.compile(optimizer=tf.keras.optimizers.SGD(1.0))   # one step moves each weight by -gradient
+    randomise_states(model, np.random.default_rng(5))
+    ws = windows(stream)
+    k = next(k for k in range(1, len(ws)) if min(len(steps_of(ws[k - 1])), len(steps_of(ws[k]))) >= 5)
+    first, second = steps_of(ws[k - 1]), steps_of(ws[k])
+    memory = {t.ref() for t in (model.user_state, model.limited_state, model.item_state, model.last_item)}
+    assert not memory & {v.ref() for v in model.trainable_variables}
+    rng_before_first, tables_before_first = model.negative_rng.state.numpy(), model._tables()
+    model.run_window(ws[k - 1], learn=False, rank=False)
+    rng, tables = model.negative_rng.state.numpy(), model._tables()
+    weights = [v.numpy() for v in model.trainable_variables]
+    model.train_step(ws[k])
+    got = [w - v.numpy() for w, v in zip(weights, model.trainable_variables)]
+    for v, w in zip(model.trainable_variables, weights):
+        v.assign(w)
+
+    chained = bptt_gradients(model, tables, second, rng)
+    names = [v.name for v in model.trainable_variables]
+    for name, g, want in zip(names, got, chained):
+        np.testing.assert_allclose(g, want, atol=1e-5, rtol=1e-4, err_msg=name)
+    per_step = bptt_gradients(model, tables, second, rng, detach_each_step=True)
+    across = bptt_gradients(model, tables_before_first, first + second, rng_before_first, counted_from=len(first))
+    grads = dict(zip(names, zip(got, per_step, across)))
+    for name in ("mrrnn/user_update/kernel:0", "mrrnn/item_update/kernel:0"):
+        g, step_by_step, two_windows = grads[name]
+        # detaching the states after every t-batch drops most of the cell's gradient ...
+        assert np.abs(g - step_by_step).max() > 0.1 * np.abs(g).max(), name
+        # ... and chaining them on from the window before would add to it
+        assert np.abs(g - two_windows).max() > 0.05 * np.abs(g).max(), name
+    # h^l enters a loss only through the t-batches after its update: the resource cell learns
+    # through the chained states alone
+    g, step_by_step, _ = grads["resource/limited_update/kernel:0"]
+    assert not np.any(step_by_step) and np.abs(g).max() > 1e-3
