@@ -87,6 +87,17 @@ def test_seven_part_time_split(tmp_path):
     assert list(read_alimama(write(tmp_path), validation=False).split_of) == ["train"] * 6 + ["test"]
 
 
+def test_seven_parts_have_equal_counts_not_equal_time_spans(tmp_path):
+    """The parts are equal in impressions, not in time: 12 impressions within a minute, then 2 a
+    day later -> 2 impressions per part (equal time spans would put 12 in the first part)."""
+    times = [1494000000 + t for t in range(0, 60, 5)] + [1494086400, 1494086460]
+    raw = RAW.splitlines()[0] + "\n" + "".join(f"{1 + k % 3},{t},{10 + k % 3},430548_1007,1,0\n"
+                                               for k, t in enumerate(times))
+    data = read_alimama(write(tmp_path, **{"raw_sample.csv": raw}))
+    assert data.frame["timestamp"].tolist() == times   # the frame is in time order
+    assert list(data.split_of) == ["train"] * 10 + ["val"] * 2 + ["test"] * 2
+
+
 def test_bad_rows_are_skipped_and_counted_or_raised(tmp_path, caplog):
     raw = RAW + "4,notatime,10,430548_1007,1,0\n5,1494000800,10,430548_1007,1,7\n6,1494000900,99,430548_1007,1,0\n"
     behaviour = BEHAVIOUR + "1,1494000060,look,6261,110847\n"

@@ -126,3 +126,11 @@ def test_registered_on_iprecs_planted_data():
         assert entry.model_class is cls and not entry.in_demo and entry.protocol == "pointwise"
     data = registry.entry("neumf").data(registry.entry("neumf").planted_config(), quick=True, seed=0)
     assert {"friend_ids", "nb_friend_ids", "true_reason"} <= set(data.frame.columns)
+
+
+def test_defaults_are_iprecs_settings_for_its_baselines():
+    """IPRec Sec. 5.1-5.2: d = 64 for every model, NeuMF's MLP 64-32-16 beside the MF branch,
+    learning rate 1e-3."""
+    for config in (DeepMFConfig(), NeuMFConfig()):
+        assert (config.item_dim, config.learning_rate) == (64, 1e-3)
+    assert NeuMFConfig().mlp_units == (64, 32, 16)
