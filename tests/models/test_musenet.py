@@ -87,8 +87,9 @@ def test_serving_without_repeat_label_and_no_noise_at_inference(splits):
     assert "repeat_label" not in sig.structured_input_signature[1]
 
 
-def test_saved_model_parity_in_a_fresh_process(splits, tmp_path):
-    model = MuSENet(_config(), splits[0].vocab)   # untrained: parity needs no training
+@pytest.mark.parametrize("version", ["soft", "hard"])
+def test_saved_model_parity_in_a_fresh_process(splits, tmp_path, version):
+    model = MuSENet(_config(version=version), splits[0].vocab)   # untrained: parity needs no training
     batch = _serving_batch(model, splits[2])
     path = export.save(model, str(tmp_path / "musenet"))
     np.savez(tmp_path / "in.npz", **{k: v.numpy() for k, v in batch.items()})
