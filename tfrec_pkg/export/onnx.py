@@ -65,7 +65,8 @@ def to_onnx(saved_model_dir: str, out_path: str, opset: int = 17, signature: str
 
 def sample_inputs(fn, saved_model_dir: str, signature: str, batch: int = 8, seed: int = 0) -> dict:
     """Inputs for parity checks: the export's sample request for raw-id signatures, random
-    valid indices (below each vocabulary's size) for ``serving_indices``."""
+    valid indices (below each vocabulary's size) for ``serving_indices``, where every other
+    row's id lists end in padding (index 0) from their middle on, so that the masks run too."""
     import tensorflow as tf
 
     extra = os.path.join(saved_model_dir, "assets.extra")
@@ -84,7 +85,10 @@ def sample_inputs(fn, saved_model_dir: str, signature: str, batch: int = 8, seed
             sample[spec.name] = np.asarray(raw[spec.name], dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype)
         elif spec.dtype.is_integer:
             size = manifest["vocabularies"].get(feature.get("vocabulary") or "", {}).get("size", 2)
-            sample[spec.name] = rng.integers(0, size, size=shape).astype(spec.dtype.as_numpy_dtype)
+            ids = rng.integers(0, size, size=shape)
+            if len(shape) > 1 and shape[1] > 1:
+                ids[::2, shape[1] // 2:] = 0
+            sample[spec.name] = ids.astype(spec.dtype.as_numpy_dtype)
         else:
             sample[spec.name] = rng.normal(size=shape).astype(spec.dtype.as_numpy_dtype)
     return sample
