@@ -81,6 +81,21 @@ def test_rows_histories_and_labels(tmp_path):
     assert {s.name for s in data.specs} <= set(f.columns)
 
 
+def test_only_events_a_history_can_hold_are_kept(tmp_path):
+    """Events of other users, and of a user from their last impression on, never reach a
+    history: they are not kept (stats), and the rows are those of the full read; lookback_days
+    drops events older than that before the first impression."""
+    full = read_alimama(write(_dir(tmp_path, "full")), max_history=2)
+    assert full.stats["behaviours_kept"] == 6   # user 9 has no impression; user 2's ...350 is before ...700
+    late = BEHAVIOUR + "1,1494000600,pv,6261,110847\n1,1494009999,pv,6261,7\n"   # at / after user 1's last
+    more = read_alimama(write(_dir(tmp_path, "late"), **{"behavior_log.csv": late}), max_history=2)
+    assert more.stats["behaviours_kept"] == 6 and _rows(more.frame) == _rows(full.frame)
+    recent = read_alimama(write(_dir(tmp_path, "recent")), max_history=2, lookback_days=75 / 86_400)
+    assert recent.stats["behaviours_kept"] == 5   # from 1494000025 on: user 1's first behaviour is left out
+    row = recent.frame.set_index("timestamp").loc[1494000300]
+    assert list(row["hist_item_ids"]) == [110847, 300] and row["repeat_label"] == 0.0   # no earlier 110847 now
+
+
 def test_seven_part_time_split(tmp_path):
     data = read_alimama(write(tmp_path))
     assert list(data.split_of) == ["train"] * 5 + ["val", "test"]

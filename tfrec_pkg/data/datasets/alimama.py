@@ -13,8 +13,11 @@ Files (comma-separated, one header line each, as released):
   trailing space in the release; empty cells occur);
 * ``behavior_log.csv``: ``user,time_stamp,btag,cate,brand`` -- page views, carts, favourites
   and buys (btag ``pv|cart|fav|buy``), about 700M lines: read ``chunk_rows`` at a time, keeping
-  only the users of ``raw_sample.csv`` (and, with ``lookback_days``, only events at most that
-  long before the first impression).
+  only what a history can hold -- events of the users of ``raw_sample.csv`` before their last
+  impression (and, with ``lookback_days``, at most that long before the first impression;
+  ``stats["behaviours_kept"]`` counts them). The kept events are held in memory (4 int64
+  columns, 32 bytes an event) to build the histories: on the full release most of the log
+  belongs to sampled users, so bound it with ``lookback_days`` on a small machine.
 
 Preparation (readings taken where the paper is silent):
 
@@ -103,14 +106,18 @@ def read_alimama(directory, max_history: int = 50, chunk_rows: int = 2_000_000, 
     samples = samples.rename_axis("line").reset_index().sort_values(["time_stamp", "line"], kind="stable")
 
     users = set(samples["user"].unique().tolist())
+    last_impression = samples.groupby("user")["time_stamp"].max()
     since = samples["time_stamp"].min() - lookback_days * 86_400 if lookback_days is not None else None
     events = []
     for chunk in read("behavior_log.csv"):
-        keep = chunk["user"].isin(users) & chunk["brand"].notna()
+        # a history holds events strictly before one of its user's impressions: none of another
+        # user's, none from the user's last impression on (NaN for other users compares False)
+        keep = (chunk["time_stamp"] < chunk["user"].map(last_impression)) & chunk["brand"].notna()
         if since is not None:
             keep &= chunk["time_stamp"] >= since
         stats["behaviours_without_brand"] = stats.get("behaviours_without_brand", 0) + int(chunk["brand"].isna().sum())
         events.append(chunk.loc[keep, ["user", "time_stamp", "cate", "brand"]])
+        stats["behaviours_kept"] = stats.get("behaviours_kept", 0) + int(keep.sum())
     events = pd.concat(events, ignore_index=True).astype({"brand": np.int64})
     hist_items, hist_cats, repeat = _histories(events, samples["user"].to_numpy(), samples["time_stamp"].to_numpy(),
                                                int(max_history))
