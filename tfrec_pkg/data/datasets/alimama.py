@@ -47,9 +47,10 @@ Bad rows: a line whose required field is missing or not a number (or a label oth
 is skipped and counted per file; one warning names the file, the count and the first lines
 with the column and the value. ``on_bad_rows="raise"`` raises ``ValueError`` at the first one
 (file, line, column, value, expected form). Impressions of an ad group missing from
-``ad_feature.csv`` are skipped and counted (``stats["unknown_adgroup"]``). Blank lines (and lines of
-empty fields only) are skipped; line numbers count them. A line with more fields than the header, a missing file or a
-wrong header raises ``ValueError`` / ``FileNotFoundError``. No ``true_prob``: real data.
+``ad_feature.csv`` are skipped and counted (``stats["unknown_adgroup"]``). Blank lines (and
+lines of empty fields only) are skipped; line numbers count them. A line with more fields than
+the header, a missing file or a wrong header raises ``ValueError`` / ``FileNotFoundError``.
+No ``true_prob``: real data.
 """
 from __future__ import annotations
 
