@@ -171,3 +171,25 @@ def test_onnx_and_rest_serve_the_same_outputs(splits, tmp_path):
                 np.testing.assert_allclose(answer[key], want[key].numpy(), atol=1e-5)
     finally:
         server.stop()
+
+
+def test_registered_bench_hook_reports_training_and_scoring_against_its_rivals():
+    """``tfrec bench musenet`` adds the hook's numbers (tfrec_pkg/bench/musenet_scoring.py):
+    training examples/s and the latency of scoring 100 candidates for MuSENet, BaseModel and
+    DCN-V2 in one run, and MuSENet's ratios to each."""
+    from tfrec_pkg.bench import musenet_scoring
+
+    entry = registry.entry("musenet")
+    hook = entry.hook("bench")
+    assert hook is musenet_scoring.scoring_bench
+    config = entry.planted_config()
+    model = MuSENet(config, entry.data(config, quick=True, seed=0).splits()[0].vocab)
+    row = hook(model, quick=True)
+    for name in ("musenet",) + musenet_scoring.RIVALS:
+        assert row[f"{name}_train_examples_per_s"] > 0
+        assert 0 < row[f"{name}_score_100_p50_ms"] <= row[f"{name}_score_100_p99_ms"] < 10_000
+    for rival in musenet_scoring.RIVALS:
+        assert row[f"musenet_over_{rival}_train_examples_per_s"] == pytest.approx(
+            row["musenet_train_examples_per_s"] / row[f"{rival}_train_examples_per_s"], abs=1e-3)
+        assert row[f"musenet_over_{rival}_score_100_p50"] == pytest.approx(
+            row["musenet_score_100_p50_ms"] / row[f"{rival}_score_100_p50_ms"], abs=0.01)
