@@ -17,6 +17,24 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture
+def uniform_draws(monkeypatch):
+    """Every ``tf.random.uniform`` draw while the test runs, recorded and passed on unchanged
+    (MuSENet's Gumbel noise, g = -log(-log u): a numpy rendering can use the very noise a layer
+    call or a training step drew). Clear it before the call whose draws matter."""
+    import tensorflow as tf
+
+    draws, draw = [], tf.random.uniform
+
+    def recording(*args, **kwargs):
+        u = draw(*args, **kwargs)
+        draws.append(u)
+        return u
+
+    monkeypatch.setattr(tf.random, "uniform", recording)
+    return draws
+
+
+@pytest.fixture
 def redis_server(tmp_path):
     """A real redis-server on a free loopback port, configured like the documented NRT
     deployment (AOF, appendfsync always); stopped after the test."""

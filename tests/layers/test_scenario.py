@@ -113,22 +113,6 @@ def test_gumbel_statistics_eq7():
     assert np.all(np.abs(freq - q) < 4 * np.sqrt(q * (1 - q) / 20000) + 1e-3), (freq, q)
 
 
-@pytest.fixture
-def uniform_draws(monkeypatch):
-    """Every ``tf.random.uniform`` draw while the test runs (the source of the layer's Gumbel
-    noise, g = -log(-log u)), recorded and passed on unchanged: the numpy renderings below
-    use the very noise the layer call drew."""
-    draws, draw = [], tf.random.uniform
-
-    def recording(*args, **kwargs):
-        u = draw(*args, **kwargs)
-        draws.append(u)
-        return u
-
-    monkeypatch.setattr(tf.random, "uniform", recording)
-    return draws
-
-
 def test_hard_training_call_is_the_gumbel_softmax_of_log_q_eq7(uniform_draws):
     """``ScenarioLearner(hard=True)(x, training=True)`` end to end: a = softmax((log Q_s + g) / tau)
     with Q_s of Eq. (3) on f_omega(x) and the current prototypes, and the reported L_C (Eq. 8)

@@ -200,19 +200,12 @@ def test_predefined_scenarios_pick_the_head():
     assert float(model.loss_terms(features())["kl"]) == 0.0
 
 
-def test_hard_training_step_runs_on_the_gumbel_sample(monkeypatch):
+def test_hard_training_step_runs_on_the_gumbel_sample(uniform_draws):
     """One training step of the hard version (Sec. 3.2.4) on the Gumbel sample of Eq. (7),
     a = softmax((log Q_s + g) / tau), rendered in numpy from the noise the step drew (every
     ``tf.random.uniform`` draw recorded, g = -log(-log u); the step runs eagerly so the draw can
     be read): the reported L_C (Eq. 8), every loss term (BCE on sum_k a_k z_k, the KL of Eq. (12),
     beta L_A) and the prototype update of Eq. (14) all read that sample, not Q_s."""
-    draws, draw = [], tf.random.uniform
-
-    def recording(*args, **kwargs):
-        u = draw(*args, **kwargs)
-        draws.append(u)
-        return u
-
     model = build(version="hard", alpha=0.25, beta=0.7)
     # a Q_s away from one-hot (build's is nearly one-hot, where a sample and Q_s coincide):
     # f_omega scaled down, the prototypes drawn around the projected samples
@@ -223,10 +216,10 @@ def test_hard_training_step_runs_on_the_gumbel_sample(monkeypatch):
     want = np_forward(model)
     assert want["probs"].max(-1).max() < 0.75
     old = f64(model.scenario.prototypes)
-    monkeypatch.setattr(tf.random, "uniform", recording)
+    uniform_draws.clear()
     tf.random.set_seed(5)
     logs = model.fit(tf.data.Dataset.from_tensors(features()), epochs=1, verbose=0).history
-    noise = [u for u in draws if tuple(u.shape) == (B, K)]
+    noise = [u for u in uniform_draws if tuple(u.shape) == (B, K)]
     assert len(noise) == 1   # one Gumbel draw for the step's forward pass
     g = -np.log(-np.log(f64(noise[0])))
     q, d = want["probs"], want["d"]

@@ -106,7 +106,6 @@ def read_alimama(directory, max_history: int = 50, chunk_rows: int = 2_000_000, 
         raise ValueError(f"{paths['raw_sample.csv']}: no impression left (none with a known ad group)")
     samples = samples.rename_axis("line").reset_index().sort_values(["time_stamp", "line"], kind="stable")
 
-    users = set(samples["user"].unique().tolist())
     last_impression = samples.groupby("user")["time_stamp"].max()
     since = samples["time_stamp"].min() - lookback_days * 86_400 if lookback_days is not None else None
     events = []
@@ -148,7 +147,7 @@ def read_alimama(directory, max_history: int = 50, chunk_rows: int = 2_000_000, 
     part = np.arange(len(frame)) * PARTS // len(frame)   # rows are in time order: equal parts
     split_of = np.where(part >= PARTS - TEST_PARTS, "test",
                         np.where(validation & (part == PARTS - TEST_PARTS - 1), "val", "train"))
-    stats |= {"rows": len(frame), "users": len(users)}
+    stats |= {"rows": len(frame), "users": len(last_impression)}
     data = SyntheticData(frame, split_of, specs.scenario_click(int(max_history), context_numeric=CONTEXT_NUMERIC),
                          group="user_id")
     data.stats = stats
