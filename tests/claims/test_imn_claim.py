@@ -1,10 +1,14 @@
 """IMN-Net's headline claim at CI size (tfrec_pkg/claims/imn_checks.py): IMN-Net beats JODIE on
-Recall@10 over 3 seeds (5 in `tfrec claims`) of the quick planted stream (100 users, 200 items,
-10k interactions): one-sided paired t-test at claims.ALPHA, and a margin of more than 3
-standard errors so that a small change in the libraries' numerics does not flip it.
+Recall@10 over 5 seeds of the quick planted stream (100 users, 200 items, 10k interactions):
+one-sided paired t-test at claims.ALPHA, and a margin of more than 3 standard errors so that a
+small change in the libraries' numerics does not flip it. 3 seeds were not enough: on a 2-core
+AVX2 machine (AMD EPYC, 2.2 GHz) the same code trained to other numbers than on the machine
+that sized the check (3.5 s.e. there) and held by 2.0 s.e. only (+0.0063, s.e. 0.0032, p 0.092);
+5 seeds hold by 3.5 s.e. on that machine (+0.0102, s.e. 0.0029, every seed ahead; 408 s) and
+by 5.1 s.e. on the other (+0.0126, s.e. 0.0025).
 
 IMN-Net > JODIE on NDCG@10 is printed but not asserted at this size: it was not shown there
-(pilot, 3 seeds: +0.0033, s.e. 0.0061), while it holds in the full record. The full table
+(5 seeds on the AVX2 machine: +0.0030, s.e. 0.0040), while it holds in the full record. The full table
 (IMN-Net*, IMN_MSE, IMN_NCE, SASRec, GRU4Rec, the planted references) is `tfrec claims imn_net`,
 recorded in CLAIMS.md."""
 import pytest
@@ -15,6 +19,6 @@ from tfrec_pkg.claims import imn_checks
 
 @pytest.mark.slow
 def test_imn_net_beats_jodie_on_recall_on_the_quick_planted_stream(capsys):
-    results = imn_checks.checks(quick=True, seed=0, num_seeds=3, only=("IMN-Net", "JODIE"))
+    results = imn_checks.checks(quick=True, seed=0, num_seeds=5, only=("IMN-Net", "JODIE"))
     show(results, capsys)
-    assert_held_by_3_se(results, "IMN-Net recall@10 > JODIE")
+    assert_held_by_3_se(results, "IMN-Net recall@10 > JODIE", seeds=5)
