@@ -43,6 +43,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfrec_pkg import distributed
+from tfrec_pkg.atomic_files import atomic_write
 
 RUN_SETTINGS = {"split": None, "seed": 0, "ratios": [0.8, 0.1, 0.1]}  # split None: the protocol's default
 SPLITS = ("leave_one_out", "temporal", "by_user")
@@ -266,11 +267,9 @@ def _ks(protocol: str):
 
 
 def _write_json(path: str, values: dict) -> None:
-    """Written whole or not at all (temporary file + rename)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    """Written whole or not at all."""
+    with atomic_write(path) as f:
         json.dump(values, f, indent=2, default=_plain)
-    os.replace(tmp, path)
 
 
 def _read_json(path: str, default):

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrec_pkg import distributed
+from tfrec_pkg.atomic_files import atomic_write
 from tfrec_pkg.data.synthetic.base import as_split
 from tfrec_pkg.models.optimizers import make_optimizer
 
@@ -137,10 +138,12 @@ class ResumableEarlyStopping(tf.keras.callbacks.EarlyStopping):
             return
         os.makedirs(self.directory, exist_ok=True)
         if self.best_weights is not None and self.best_epoch == epoch:   # new best weights this epoch
-            _replace(self.weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(self.best_weights)}))
+            with atomic_write(self.weights_path, "wb") as f:
+                np.savez(f, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
         state = {"epoch": epoch, "wait": self.wait, "best": float(self.best), "best_epoch": self.best_epoch,
                  "has_best_weights": self.best_weights is not None}
-        _replace(self.state_path, lambda f: f.write(json.dumps(state).encode()))
+        with atomic_write(self.state_path) as f:
+            json.dump(state, f)
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
@@ -148,11 +151,3 @@ class ResumableEarlyStopping(tf.keras.callbacks.EarlyStopping):
             for path in (self.state_path, self.weights_path):
                 if os.path.exists(path):
                     os.remove(path)
-
-
-def _replace(path: str, write) -> None:
-    """Write ``path`` through a temporary file and ``os.replace``: never half-written."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)

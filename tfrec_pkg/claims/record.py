@@ -15,6 +15,8 @@ import subprocess
 
 import pandas as pd
 
+from tfrec_pkg.atomic_files import atomic_write
+
 BEGIN = "<!-- recorded by `tfrec claims {name} --record`; do not edit by hand -->"
 END = "<!-- end of recorded results: {name} -->"
 
@@ -73,7 +75,5 @@ def write(path: str, name: str, claims, command: str, seed: int, seconds: float)
             text = text.rstrip("\n") + f"\n\n## {name}\n\n{new}\n"
         else:
             text = "\n".join(lines[:heading + 1] + ["", new] + lines[heading + 1:])
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(path) as f:
         f.write(text if text.endswith("\n") else text + "\n")
-    os.replace(tmp, path)

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfrec_pkg
+from tfrec_pkg.atomic_files import atomic_write
 from tfrec_pkg.export.signatures import serving_request, serving_signatures
 
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -108,9 +109,8 @@ def high_water_mark(base_dir: str) -> int:
 
 def _write_high_water_mark(base_dir: str, version: int) -> None:
     path = os.path.join(base_dir, HIGH_WATER_FILE)
-    with open(path + ".tmp", "w") as f:
+    with atomic_write(path) as f:
         f.write(f"{version}\n")
-    os.replace(path + ".tmp", path)
 
 
 STALE_SECONDS = 3600  # a temporary directory untouched this long is a killed export's leftover

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+from tfrec_pkg.atomic_files import atomic_write
 from tfrec_pkg.models import registry
 
 
@@ -20,11 +21,9 @@ def save_trained(model, directory: str) -> str:
     os.makedirs(directory, exist_ok=True)
     model(model.example_batch())  # make sure every variable exists
     meta = {"model": registry.name_of(type(model)), **model.get_config()}
-    tmp = os.path.join(directory, "model.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(meta, f)
     model.save_weights(os.path.join(directory, "weights", "ckpt"))
-    os.replace(tmp, os.path.join(directory, "model.json"))
+    with atomic_write(os.path.join(directory, "model.json")) as f:   # last: a model.json means weights
+        json.dump(meta, f)
     return directory
 
 
