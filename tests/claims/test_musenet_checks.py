@@ -32,7 +32,7 @@ def test_table_claims_follow_the_papers_direction(monkeypatch, gain, held):
     result = musenet_checks.checks()
     assert [t is sweep for t in result.reported.values()] == [True]   # the full run reports Fig. 4's sweep
     table_claims = [c for c in result if "Table" in c.claim]
-    assert len(table_claims) == 11 and all(c.held is held for c in table_claims), [c.claim for c in table_claims]
+    assert len(table_claims) == 14 and all(c.held is held for c in table_claims), [c.claim for c in table_claims]
     recovered = [c for c in result if "Sec. 4.2.4" in c.claim]
     assert len(recovered) == 4 and all(c.held for c in recovered)
 
