@@ -63,8 +63,9 @@ def test_trains_with_every_loss_term_and_moves_the_prototypes(splits):
 @pytest.mark.parametrize("changes", [
     {"learn_scenarios": False, "use_repeat": False, "num_scenarios": 1},   # w/o M1&M2
     {"learn_scenarios": False, "num_scenarios": 3},                        # on predefined scenarios
-    {"version": "hard", "use_repeat": False, "straight_through": True}])   # hard w/o M2 (soft and
-    # hard with M2 train in the test above and in test_musenet_reference.py)
+    {"version": "hard", "use_repeat": False, "straight_through": False}])  # hard w/o M2, on Eq. (7)'s
+    # relaxed sample (soft and straight-through hard with M2 train in the test above and in
+    # test_musenet_reference.py)
 def test_table3_rows_fit(splits, changes):
     tf.keras.utils.set_random_seed(0)
     model = MuSENet(_config(epochs=1, **changes), splits[0].vocab)

@@ -20,6 +20,8 @@ Mutations tried (each fails a test here):
 13. hard: train_step's Eq. (14) on a second forward pass (a fresh sample) -> hard_training_step
 14. hard: L_C (Eq. 8) on Q_s instead of the sample -> hard_training_step
 15. hard: the KL term on Q_s instead of the sample -> hard_training_step
+16. hard, straight-through: the relaxed sample forward instead of its one-hot arg-max, or the
+    arg-max of Q_s instead of the sample's -> hard_training_step[True]
 """
 import numpy as np
 import pytest
@@ -200,13 +202,17 @@ def test_predefined_scenarios_pick_the_head():
     assert float(model.loss_terms(features())["kl"]) == 0.0
 
 
-def test_hard_training_step_runs_on_the_gumbel_sample(uniform_draws):
+@pytest.mark.parametrize("straight_through", [True, False])
+def test_hard_training_step_runs_on_the_gumbel_sample(uniform_draws, straight_through):
     """One training step of the hard version (Sec. 3.2.4) on the Gumbel sample of Eq. (7),
-    a = softmax((log Q_s + g) / tau), rendered in numpy from the noise the step drew (every
-    ``tf.random.uniform`` draw recorded, g = -log(-log u); the step runs eagerly so the draw can
-    be read): the reported L_C (Eq. 8), every loss term (BCE on sum_k a_k z_k, the KL of Eq. (12),
-    beta L_A) and the prototype update of Eq. (14) all read that sample, not Q_s."""
-    model = build(version="hard", alpha=0.25, beta=0.7)
+    a = softmax((log Q_s + g) / tau) (straight-through, the default: its one-hot arg-max),
+    rendered in numpy from the noise the step drew (every ``tf.random.uniform`` draw recorded,
+    g = -log(-log u); the step runs eagerly so the draw can be read): the reported L_C (Eq. 8),
+    every loss term (BCE on sum_k a_k z_k, the KL of Eq. (12), beta L_A) and the prototype update
+    of Eq. (14) all read that sample, not Q_s."""
+    tau = 1.0 if straight_through else 0.1   # straight-through: a relaxed sample far from one-hot,
+    # so that feeding it forward instead of its arg-max fails the checks
+    model = build(version="hard", alpha=0.25, beta=0.7, straight_through=straight_through, tau=tau)
     # a Q_s away from one-hot (build's is nearly one-hot, where a sample and Q_s coincide):
     # f_omega scaled down, the prototypes drawn around the projected samples
     model.scenario.omega.assign(0.2 * model.scenario.omega)
@@ -217,14 +223,18 @@ def test_hard_training_step_runs_on_the_gumbel_sample(uniform_draws):
     assert want["probs"].max(-1).max() < 0.75
     old = f64(model.scenario.prototypes)
     uniform_draws.clear()
-    tf.random.set_seed(5)
+    tf.random.set_seed(7 if straight_through else 5)   # 7: a draw whose arg-max differs from Q_s's
     logs = model.fit(tf.data.Dataset.from_tensors(features()), epochs=1, verbose=0).history
     noise = [u for u in uniform_draws if tuple(u.shape) == (B, K)]
     assert len(noise) == 1   # one Gumbel draw for the step's forward pass
     g = -np.log(-np.log(f64(noise[0])))
     q, d = want["probs"], want["d"]
-    a = np.exp((np.log(q) + g) / 0.1 - ((np.log(q) + g) / 0.1).max(-1, keepdims=True))
+    a = np.exp((np.log(q) + g) / tau - ((np.log(q) + g) / tau).max(-1, keepdims=True))
     a /= a.sum(-1, keepdims=True)
+    if straight_through:
+        assert np.abs(a - np.eye(K)[a.argmax(-1)]).max() > 0.1
+        assert (a.argmax(-1) != q.argmax(-1)).any()   # so the arg-max of Q_s fails the checks
+        a = np.eye(K)[a.argmax(-1)]
     assert np.abs(a - q).max() > 0.1   # the sample is not Q_s: the checks below tell them apart
     np.testing.assert_allclose(logs["clustering"][0], (a * d).sum(-1).mean(), rtol=1e-5)           # Eq. (8)
     p = np.clip(sig((a * want["z"]).sum(-1)), 1e-7, 1 - 1e-7)
