@@ -89,7 +89,8 @@ class ScenarioLearner(tf.keras.layers.Layer):
 
     * ``hard=False``: the soft version. ``hard=True``: the hard version; with
       ``straight_through=True`` the training assignment is the one-hot arg-max of the Gumbel
-      sample in the forward pass, with the Gumbel-softmax gradient.
+      sample in the forward pass, with the Gumbel-softmax gradient (MuSENet's default; the
+      layer's default is Eq. (7)'s relaxed sample, as printed).
     * ``tau`` 0.1 and ``alpha`` 0.2 are the paper's defaults (Sec. 3.2.1, 3.2.4).
     """
 

@@ -46,12 +46,13 @@ Readings taken (the paper is silent):
   straight-through, NMI with the planted scenarios 0.50, 0.76, 0.46, 1.00, 0.83 against 0.92,
   0.79, 0.74, 0.99, 0.86.
 * **The KL term** is Eq. (12) as printed, on the training assignment a (for the hard version
-  the Gumbel sample): a per-sample KL to the uniform prior, which at weight 1 pulls every
-  sample's soft assignment towards 1/K (on small planted data D_KL fell to 0.02 within five
-  epochs). ``kl="marginal"`` takes the KL of the batch's mean assignment instead, which keeps
-  the scenarios in use without flattening each sample's assignment. The claims run uses the
-  printed per-sample KL; CLAIMS.md's change log gives pilots of both readings (the marginal
-  one did not keep the scenarios apart at full size either).
+  the Gumbel sample; straight-through, its value is log K and its gradient Eq. (7)'s): a
+  per-sample KL to the uniform prior, which at weight 1 pulls every sample's soft assignment
+  towards 1/K (on small planted data D_KL fell to 0.02 within five epochs). ``kl="marginal"``
+  takes the KL of the batch's mean assignment instead, which keeps the scenarios in use without
+  flattening each sample's assignment. The claims run uses the printed per-sample KL; CLAIMS.md's
+  change log gives pilots of both readings (the marginal one did not keep the scenarios apart at
+  full size either).
 """
 from __future__ import annotations
 
