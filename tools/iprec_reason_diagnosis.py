@@ -31,7 +31,6 @@ from tfrec_pkg.claims import iprec_checks
 from tfrec_pkg.data.synthetic.packages import REASON_WEIGHTS, REASONS
 from tfrec_pkg.evaluation import metrics
 from tfrec_pkg.layers.package import IntraPackageAttention
-from tfrec_pkg.viz.iprec_plots import main_reasons
 
 COMBINATIONS = list(IntraPackageAttention.COMBINATIONS)
 
@@ -103,15 +102,12 @@ def main():
     table["reason"] = frame.loc[clicked, "true_reason"].to_numpy()
     print("\ngamma_by_reason (mean gamma over clicked test packages):\n"
           + table.groupby("reason")[COMBINATIONS].mean().round(3).to_string())
-    found = main_reasons(gamma, frame["user_id"].to_numpy(), clicked=frame["label"].to_numpy())
-    planted = frame.groupby("user_id")["true_reason"].first().reindex(found.index)
-    print("\nplanted x found main reason (the check's rule):\n" + pd.crosstab(planted, found["main_reason"]).to_string())
     per_user = table.assign(user=frame.loc[clicked, "user_id"].to_numpy()).groupby("user")[COMBINATIONS]
     spread = pd.DataFrame({"between_user_sd": per_user.mean().std(), "within_user_sd": per_user.std().mean()})
     print("\n" + spread.round(4).to_string())
     agreement = iprec_checks.reason_agreement(models["IPRec"], test)
-    print(f"\nIPRec agreement {agreement['agreement']:.3f} (chance {agreement['chance']:.3f}); "
-          f"{time.time() - start:.0f} s")
+    print(f"\nplanted x found main reason (the check's rule and mapping):\n{agreement['confusion'].to_string()}\n"
+          f"IPRec agreement {agreement['agreement']:.3f} (chance {agreement['chance']:.3f}); {time.time() - start:.0f} s")
 
 
 if __name__ == "__main__":
