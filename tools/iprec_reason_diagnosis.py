@@ -1,7 +1,10 @@
 """Why IPRec's main reasons agree with the planted ones at chance (CLAIMS.md, iprec: the
 Sec. 5.4 claim failed), measured on the planted package data of the claim checks.
 
-    python tools/iprec_reason_diagnosis.py [--seed 0] [--quick]
+    python tools/iprec_reason_diagnosis.py [--seed 0] [--quick] [--impressions N] [--set KEY=VALUE ...]
+
+(``--impressions``: impressions per user instead of the checks' 100; ``--set``: a change to
+IPRec's config, e.g. ``--set fusion=add`` or ``--set predictor_input=concat_product``.)
 
 * ``ceiling``: how well the planted reasons can be told apart from a user's training
   impressions at all. The oracle knows the generator (the base logit with the user's and the
@@ -20,6 +23,7 @@ Sec. 5.4 claim failed), measured on the planted package data of the claim checks
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 
 import tfrec_pkg  # noqa: F401  (selects the Keras 2 API before TensorFlow loads)
@@ -27,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from tfrec_pkg import experiment
 from tfrec_pkg.claims import iprec_checks
 from tfrec_pkg.data.synthetic.packages import REASON_WEIGHTS, REASONS
 from tfrec_pkg.evaluation import metrics
@@ -72,15 +77,46 @@ def auc_by_reason(frame: pd.DataFrame, scores: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("reason")
 
 
+def planted(seed: int, quick: bool, impressions: int | None):
+    """The checks' planted data, or its users with ``impressions`` impressions each."""
+    if impressions is None:
+        return iprec_checks.data(seed, quick=quick)
+    entry, config = experiment.resolve("iprec")
+    return entry.data(config, seed=seed, quick=quick, impressions_per_user=impressions,
+                      num_users=None if quick else iprec_checks.FULL_USERS)
+
+
+def fit(name: str, splits, seed: int, changes: dict):
+    """(test AUC and epochs, model) trained as the checks train ``name``, its config changed by ``changes``."""
+    model, base = iprec_checks.VARIANTS[name]
+    result = experiment.run((model, {**base, **changes}), splits=splits, seed=seed, protocol="pointwise",
+                            verbose=0, patience=iprec_checks.PATIENCE)
+    return {"auc": float(result.row["auc"]), "epochs": len(result.history.history["loss"])}, result.model
+
+
+def setting(text: str) -> tuple:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value  # a bare string such as fusion=add
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="the registered quick size (a smoke run)")
+    parser.add_argument("--impressions", type=int, default=None, help="impressions per user (default: the checks')")
+    parser.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
+                        help="a change to IPRec's config (repeatable)")
     args = parser.parse_args()
+    changes = dict(args.set)
     start = time.time()
-    print(f"IPRec and NeuMF on the planted package data of the claim checks, seed {args.seed}; about "
-          f"{1 if args.quick else 5} min on 2 cores", flush=True)
-    data = iprec_checks.data(args.seed, quick=args.quick)
+    print(f"IPRec {changes or ''} and NeuMF on the planted package data of the claim checks, seed {args.seed}; "
+          f"about {1 if args.quick else 5 * (args.impressions or 100) // 100} min on 2 cores", flush=True)
+    data = planted(args.seed, args.quick, args.impressions)
     train, _, test = data.splits()
     out = ceiling(data, train.frame)
     print(f"ceiling: oracle agreement {out['ceiling_agreement']:.3f}, mean posterior of the planted reason "
@@ -90,7 +126,7 @@ def main():
               "Bayes (user x article)": test.frame["true_prob_user_article"].to_numpy()}
     models = {}
     for name in ("IPRec", "NeuMF"):
-        row, models[name] = iprec_checks.fit_and_score(name, (train, _, test), args.seed)
+        row, models[name] = fit(name, (train, _, test), args.seed, changes if name == "IPRec" else {})
         scores[name] = models[name].predict(test.dataset(1024, shuffle=False), verbose=0).reshape(-1)
         print(f"{name}: test auc {row['auc']:.4f} ({row['epochs']} epochs)", flush=True)
     frame = test.frame.reset_index(drop=True)
