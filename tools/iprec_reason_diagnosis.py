@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from tfrec_pkg import experiment
 from tfrec_pkg.claims import iprec_checks
 from tfrec_pkg.data.synthetic.packages import REASON_WEIGHTS, REASONS
 from tfrec_pkg.evaluation import metrics
@@ -77,23 +76,6 @@ def auc_by_reason(frame: pd.DataFrame, scores: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("reason")
 
 
-def planted(seed: int, quick: bool, impressions: int | None):
-    """The checks' planted data, or its users with ``impressions`` impressions each."""
-    if impressions is None:
-        return iprec_checks.data(seed, quick=quick)
-    entry, config = experiment.resolve("iprec")
-    return entry.data(config, seed=seed, quick=quick, impressions_per_user=impressions,
-                      num_users=None if quick else iprec_checks.FULL_USERS)
-
-
-def fit(name: str, splits, seed: int, changes: dict):
-    """(test AUC and epochs, model) trained as the checks train ``name``, its config changed by ``changes``."""
-    model, base = iprec_checks.VARIANTS[name]
-    result = experiment.run((model, {**base, **changes}), splits=splits, seed=seed, protocol="pointwise",
-                            verbose=0, patience=iprec_checks.PATIENCE)
-    return {"auc": float(result.row["auc"]), "epochs": len(result.history.history["loss"])}, result.model
-
-
 def setting(text: str) -> tuple:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -116,7 +98,7 @@ def main():
     start = time.time()
     print(f"IPRec {changes or ''} and NeuMF on the planted package data of the claim checks, seed {args.seed}; "
           f"about {1 if args.quick else 5 * (args.impressions or 100) // 100} min on 2 cores", flush=True)
-    data = planted(args.seed, args.quick, args.impressions)
+    data = iprec_checks.data(args.seed, quick=args.quick, impressions_per_user=args.impressions)
     train, _, test = data.splits()
     out = ceiling(data, train.frame)
     print(f"ceiling: oracle agreement {out['ceiling_agreement']:.3f}, mean posterior of the planted reason "
@@ -126,7 +108,8 @@ def main():
               "Bayes (user x article)": test.frame["true_prob_user_article"].to_numpy()}
     models = {}
     for name in ("IPRec", "NeuMF"):
-        row, models[name] = fit(name, (train, _, test), args.seed, changes if name == "IPRec" else {})
+        row, models[name] = iprec_checks.fit_and_score(name, (train, _, test), args.seed,
+                                                       changes if name == "IPRec" else None)
         scores[name] = models[name].predict(test.dataset(1024, shuffle=False), verbose=0).reshape(-1)
         print(f"{name}: test auc {row['auc']:.4f} ({row['epochs']} epochs)", flush=True)
     frame = test.frame.reset_index(drop=True)

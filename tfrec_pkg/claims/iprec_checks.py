@@ -62,18 +62,22 @@ FULL_USERS = 600
 FULL_IMPRESSIONS = 100
 
 
-def data(seed: int, quick: bool = False, num_users: int | None = None):
+def data(seed: int, quick: bool = False, num_users: int | None = None, impressions_per_user: int | None = None):
     """The planted data of the checks: ``FULL_USERS`` users with ``FULL_IMPRESSIONS`` each
-    (quick: the registered quick size; ``num_users`` overrides the users)."""
+    (quick: the registered quick size; ``num_users`` and ``impressions_per_user`` override them)."""
     entry, config = experiment.resolve("iprec")
+    sizes = {} if impressions_per_user is None else {"impressions_per_user": impressions_per_user}
     if quick:
-        return entry.data(config, quick=True, seed=seed, num_users=num_users)
-    return entry.data(config, seed=seed, num_users=num_users or FULL_USERS, impressions_per_user=FULL_IMPRESSIONS)
+        return entry.data(config, quick=True, seed=seed, num_users=num_users, **sizes)
+    return entry.data(config, seed=seed, num_users=num_users or FULL_USERS,
+                      **({"impressions_per_user": FULL_IMPRESSIONS} | sizes))
 
 
-def fit_and_score(name: str, splits, seed: int):
-    result = experiment.run(VARIANTS[name], splits=splits, seed=seed, protocol="pointwise", verbose=0,
-                            patience=PATIENCE)
+def fit_and_score(name: str, splits, seed: int, changes: dict | None = None):
+    """(test AUC and epochs, model) of variant ``name``, its config further changed by ``changes``."""
+    model, base = VARIANTS[name]
+    result = experiment.run((model, {**base, **(changes or {})}), splits=splits, seed=seed, protocol="pointwise",
+                            verbose=0, patience=PATIENCE)
     return {"auc": float(result.row["auc"]), "epochs": len(result.history.history["loss"])}, result.model
 
 
