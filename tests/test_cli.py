@@ -65,7 +65,7 @@ def test_every_argument_has_help(parser):
     (["demo", "--models", "base_model", "deepfm"], "registered models (or all): base_model,"),
     (["claims", "deepfm"], "models with claim checks: base_model, imn_net, iprec, ipsrec, musenet, sum"),
     (["claims", "gru4rec"], "models with claim checks: base_model,"),
-    (["bench", "deepfm"], "stack benchmarks: serving_fuzz, imn_serving, cluster_training, compiled_steps; registered models: base_model,"),
+    (["bench", "deepfm"], "stack benchmarks: serving_fuzz, imn_serving, cluster_training, compiled_steps, onednn; registered models: base_model,"),
     (["export", "--model", "deepfm", "--train-synthetic", "--out", "x"], "registered models: base_model,"),
 ])
 def test_unknown_model_is_one_line_and_exit_2_before_tensorflow(args, names):

@@ -12,7 +12,7 @@ from tfrec_pkg import command_flags, model_names
 
 # benchmarks of the serving or training stack rather than of one model (tfrec_pkg.bench.report.SERVING_BENCHES,
 # which imports TensorFlow; tests/test_model_names.py keeps the two equal)
-SERVING_BENCHES = ("serving_fuzz", "imn_serving", "cluster_training", "compiled_steps")
+SERVING_BENCHES = ("serving_fuzz", "imn_serving", "cluster_training", "compiled_steps", "onednn")
 
 
 def _listing(models, accepts=lambda m: True) -> str:

@@ -78,7 +78,8 @@ SERVING_BENCHES = {"serving_fuzz": "tfrec_pkg.bench.serving_fuzz:measure",
                    # IMN-Net's own numbers, built from its models directly (also its registered bench hook)
                    "imn_serving": "tfrec_pkg.bench.imn_serving:measure",
                    "cluster_training": "tfrec_pkg.bench.cluster_training:measure",
-                   "compiled_steps": "tfrec_pkg.bench.next_item:compiled_steps"}
+                   "compiled_steps": "tfrec_pkg.bench.next_item:compiled_steps",
+                   "onednn": "tfrec_pkg.bench.onednn:measure"}
 
 
 def main(name: str, out: str | None = None, quick: bool = False, command: str = "") -> dict:

@@ -73,4 +73,12 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, TF {tf.__version__}"
+    return f"{cpu}, {os.cpu_count()} cores, TF {tf.__version__}{', oneDNN' if onednn_on() else ''}"
+
+
+def onednn_on() -> bool:
+    """Whether TensorFlow runs its oneDNN kernels (other speeds, other round-off): on where
+    ``TF_ENABLE_ONEDNN_OPTS=1`` or the CPU (AVX512_VNNI and newer) turned them on."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
