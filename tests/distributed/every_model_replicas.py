@@ -5,9 +5,6 @@ must be set before TensorFlow starts, so this runs as a script of its own and pr
 ``RESULT {json}``: per model, its logged training and validation losses, or the error.
 """
 import dataclasses
-import json
-
-import numpy as np
 
 import tfrec_pkg  # noqa: F401  (the Keras 2 API before TensorFlow)
 import tensorflow as tf
@@ -16,6 +13,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from tfrec_pkg import experiment, training  # noqa: E402
+from tfrec_pkg.bench import child  # noqa: E402
 from tfrec_pkg.models import registry  # noqa: E402
 
 ROWS = 640
@@ -43,4 +41,4 @@ for name in registry.names():
         results[name] = {k: float(v[-1]) for k, v in history.history.items() if k in ("loss", "val_loss")}
     except Exception as e:  # reported, not raised: the test names every model that fails
         results[name] = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
-print("RESULT " + json.dumps(results), flush=True)
+child.report(results)

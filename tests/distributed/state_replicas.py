@@ -21,7 +21,6 @@ and prints one line ``RESULT {json}``, ``{case: result}``:
 
 Keras splits each global batch of the dataset into consecutive halves, one per replica.
 """
-import json
 import sys
 
 import numpy as np
@@ -33,6 +32,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from tfrec_pkg import experiment  # noqa: E402
+from tfrec_pkg.bench import child  # noqa: E402
 
 CASES = {
     "counts": (("gru4rec", {"item_loss": "sampled_softmax", "dropout": 0.0}), 2),   # (variant, steps)
@@ -180,4 +180,4 @@ if __name__ == "__main__":
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     strategy = tf.distribute.MirroredStrategy(devices)
     assert strategy.num_replicas_in_sync == 2, devices
-    print("RESULT " + json.dumps({case: run(case, strategy) for case in sys.argv[1:]}), flush=True)
+    child.report({case: run(case, strategy) for case in sys.argv[1:]})

@@ -1,13 +1,13 @@
 """Every registered model trains under two replicas (``every_model_replicas.py`` in a subprocess:
 logical devices must be set before TensorFlow starts). A file of its own, so that the test
 scheduler can place it beside the other distributed tests."""
-import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from tfrec_pkg.bench import child
 
 
 @pytest.mark.slow
@@ -17,11 +17,7 @@ def test_every_registered_model_trains_under_two_replicas():
     from tfrec_pkg.models import registry
 
     script = os.path.join(os.path.dirname(__file__), "every_model_replicas.py")
-    proc = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-3000:]
-    results = json.loads(lines[-1][len("RESULT "):])
+    results = child.run([sys.executable, script], timeout=900)
     assert sorted(results) == sorted(registry.names())
     failed = {name: r for name, r in results.items()
               if "error" in r or not (np.isfinite(r.get("loss", np.nan)) and np.isfinite(r.get("val_loss", np.nan)))}

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from tfrec_pkg import cluster
+from tfrec_pkg.bench import child
 
 HERE = os.path.dirname(__file__)
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -34,11 +35,8 @@ ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 @pytest.fixture(scope="module")
 def replicas():
     """The three two-replica cases of ``state_replicas.py``, run in one subprocess."""
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "state_replicas.py"), "counts", "steps", "prototypes", "imn"],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **ENV})
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return child.run([sys.executable, os.path.join(HERE, "state_replicas.py"), "counts", "steps", "prototypes", "imn"],
+                     timeout=300)
 
 
 def test_two_replicas_count_every_target_of_the_global_batch(replicas):

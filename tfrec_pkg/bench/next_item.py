@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import time
 
+from tfrec_pkg.bench import child
 from tfrec_pkg.bench.timing import matmul_flops, p50_p99_ms, peak_rss_mb, time_calls
 
 
@@ -95,11 +95,7 @@ def _run(items: int, config: dict, steps: int, latency: int = 0, batch: int = 25
     """:func:`measure_one` in a fresh process, so that its peak RSS is its own."""
     args = json.dumps({"items": items, "config": config, "steps": steps, "latency": latency,
                        "batch": batch, "max_history": max_history, "keras_dropout": keras_dropout})
-    proc = subprocess.run([sys.executable, "-m", __name__, args], capture_output=True, text=True)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        raise RuntimeError(f"benchmark child failed ({items} items, {config}):\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return child.run([sys.executable, "-m", __name__, args])
 
 
 def next_item_bench(model=None, quick: bool = False) -> dict:
@@ -180,4 +176,4 @@ def compiled_steps(quick: bool = False) -> dict:
 if __name__ == "__main__":
     import tfrec_pkg  # noqa: F401  (the Keras-2 environment before TensorFlow loads)
 
-    print("RESULT " + json.dumps(measure_one(**json.loads(sys.argv[1]))))
+    child.report(measure_one(**json.loads(sys.argv[1])))

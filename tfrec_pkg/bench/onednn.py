@@ -12,12 +12,11 @@ oneDNN is faster). ``*_onednn_on``: whether the child's TensorFlow really ran wi
 """
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
+
+from tfrec_pkg.bench import child
 
 MODELS = ("base_model", "sum", "ipsrec", "iprec", "musenet", "imn_net")
 
@@ -41,13 +40,8 @@ def _task(model: str, epochs: int, quick: bool) -> dict:
 
 
 def _run(model: str, onednn: bool, epochs: int, quick: bool) -> dict:
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run([sys.executable, "-m", __name__, model, str(epochs), str(int(quick))],
-                          capture_output=True, text=True, env=env)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        raise RuntimeError(f"benchmark child failed ({model}, oneDNN {onednn}):\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return child.run([sys.executable, "-m", __name__, model, str(epochs), str(int(quick))],
+                     env={"TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0"})
 
 
 def measure(quick: bool = False, models=MODELS) -> dict:
@@ -70,4 +64,4 @@ def measure(quick: bool = False, models=MODELS) -> dict:
 
 
 if __name__ == "__main__":
-    print("RESULT " + json.dumps(_task(sys.argv[1], int(sys.argv[2]), bool(int(sys.argv[3])))))
+    child.report(_task(sys.argv[1], int(sys.argv[2]), bool(int(sys.argv[3]))))
