@@ -2,6 +2,7 @@
 the recorded block is replaced, the section's notes and change log are kept."""
 import pandas as pd
 
+from tfrec_pkg.bench import timing
 from tfrec_pkg.claims import Claim, Claims, means
 from tfrec_pkg.claims import record
 
@@ -32,6 +33,7 @@ def test_first_record_goes_under_the_heading_and_keeps_the_notes(tmp_path):
     assert "| A > B (one-sided paired test) | yes | mean_diff 0.01235, seeds 5 |" in text
     assert "| C > D | **no** | p_value 0.2 |" in text
     assert "**1 held, 1 failed**" in text and "`tfrec claims m` -- base seed 0, commit " in text
+    assert f", {timing.machine()}, 1.5 min:" in text  # the machine and its kernels (oneDNN or not)
     assert "before 0.91 / after 0.93" in text and "Other model's notes." in text
 
 

@@ -3,8 +3,10 @@ by hand.
 
 Each model has one section, ``## NAME ...``. Recording replaces the block between the two
 markers below (inserted right under the heading the first time; a new section is appended
-when the model has none) with the claim table, the per-model means, the reported (untested) tables, the command, the base seed, the commit and the
-run time. Everything else in the section -- notes, the log of changes to data or claims with
+when the model has none) with the claim table, the per-model means, the reported (untested)
+tables, the command, the base seed, the commit, the machine (CPU, cores, TensorFlow version,
+and whether oneDNN's kernels ran: they change round-off, and planted runs' outcomes with it) and
+the run time. Everything else in the section -- notes, the log of changes to data or claims with
 their before/after numbers -- is kept as it is.
 """
 from __future__ import annotations
@@ -35,10 +37,12 @@ def commit() -> str:
 
 
 def block(name: str, claims, command: str, seed: int, seconds: float) -> str:
+    from tfrec_pkg.bench.timing import machine  # loads TensorFlow, which the claims have run on
+
     held = sum(c.held for c in claims)
     lines = [BEGIN.format(name=name), "",
              f"`{command}` -- base seed {seed}, commit {commit()}, "
-             f"{datetime.date.today().isoformat()}, {seconds / 60:.1f} min: "
+             f"{datetime.date.today().isoformat()}, {machine()}, {seconds / 60:.1f} min: "
              f"**{held} held, {len(claims) - held} failed**", "",
              "| claim | held | numbers |", "|---|---|---|"]
     for c in claims:
