@@ -5,7 +5,9 @@ small change in the libraries' numerics does not flip it. 3 seeds were not enoug
 AVX2 machine (AMD EPYC, 2.2 GHz) the same code trained to other numbers than on the machine
 that sized the check (3.5 s.e. there) and held by 2.0 s.e. only (+0.0063, s.e. 0.0032, p 0.092);
 5 seeds hold by 3.5 s.e. on that machine (+0.0102, s.e. 0.0029, every seed ahead; 408 s) and
-by 5.1 s.e. on the other (+0.0126, s.e. 0.0025).
+by 5.1 s.e. on the other (+0.0126, s.e. 0.0025). With TensorFlow's oneDNN kernels on the AVX2
+machine it fails (+0.0058, s.e. 0.0130), and a full-size check would not hold by 3 s.e. there
+either (2.2 s.e. on seeds 5-9): CLAIMS.md, imn_net.
 
 IMN-Net > JODIE on NDCG@10 is printed but not asserted at this size: it was not shown there
 (5 seeds on the AVX2 machine: +0.0030, s.e. 0.0040), while it holds in the full record. The full table
