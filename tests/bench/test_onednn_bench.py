@@ -1,7 +1,15 @@
 """``tfrec bench onednn`` (tfrec_pkg/bench/onednn.py) on one model's quick data: each setting
 runs in its own process, the variable reaches TensorFlow there (the children report oneDNN off,
 then on, whatever this CPU's default), and the row's ratios are the medians' ratios."""
-from tfrec_pkg.bench import onednn
+import os
+
+from tfrec_pkg.bench import onednn, timing
+
+
+def test_the_suite_runs_the_kernels_its_environment_names():
+    """tests/conftest.py asks for TensorFlow's default kernels (oneDNN off) unless the
+    environment set the variable before the suite started."""
+    assert timing.onednn_on() == (os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1")
 
 
 def test_each_setting_runs_in_its_own_process_with_the_kernels_it_names():
