@@ -1,17 +1,17 @@
 """IMN-Net's headline claim at CI size (tfrec_pkg/claims/imn_checks.py): IMN-Net beats JODIE on
 Recall@10 over 5 seeds of the quick planted stream (100 users, 200 items, 10k interactions):
 one-sided paired t-test at claims.ALPHA, and a margin of more than 3 standard errors so that a
-small change in the libraries' numerics does not flip it (here it is not enough: below). 3 seeds were not enough: on a 2-core
-AVX2 machine (AMD EPYC, 2.2 GHz) the same code trained to other numbers than on the machine
-that sized the check (3.5 s.e. there) and held by 2.0 s.e. only (+0.0063, s.e. 0.0032, p 0.092);
-5 seeds hold by 3.5 s.e. on that machine (+0.0102, s.e. 0.0029, every seed ahead; 408 s) and
-by 5.1 s.e. on the other (+0.0126, s.e. 0.0025). The margin is one draw of
-round-off: with TensorFlow's oneDNN kernels on the AVX2 machine the check fails (+0.0058, s.e.
-0.0130), and so it does with the default kernels and the learning rate changed by one part in a
-million (+0.0092, s.e. 0.0073): JODIE's training at the planted learning rate amplifies
+small change in the libraries' numerics does not flip it (here it is not enough: below). 3 seeds
+were not enough: on a 2-core AVX2 machine (AMD EPYC, 2.2 GHz) the same code trained to other
+numbers than on the machine that sized the check (3.5 s.e. there) and held by 2.0 s.e. only
+(+0.0063, s.e. 0.0032, p 0.092); 5 seeds hold by 3.5 s.e. on that machine (+0.0102, s.e. 0.0029,
+every seed ahead; 408 s) and by 5.1 s.e. on the other (+0.0126, s.e. 0.0025). The margin is one
+draw of round-off: with TensorFlow's oneDNN kernels on the AVX2 machine the check fails (+0.0058,
+s.e. 0.0130), and so it does with the default kernels and the learning rate changed by one part in
+a million (+0.0092, s.e. 0.0073): JODIE's training at the planted learning rate amplifies
 round-off. The suite asks for the default kernels on every CPU (tests/conftest.py), so the check
-sees the draw it was sized on; a numerics change in IMN-Net or JODIE is a new draw
-(CLAIMS.md, imn_net).
+sees the draw it was sized on; a numerics change in IMN-Net or JODIE is a new draw (CLAIMS.md,
+imn_net).
 
 IMN-Net > JODIE on NDCG@10 is printed but not asserted at this size: it was not shown there
 (5 seeds on the AVX2 machine: +0.0030, s.e. 0.0040), while it holds in the full record. The full table
