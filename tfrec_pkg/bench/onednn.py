@@ -2,13 +2,14 @@
 
 TensorFlow's x86 Linux wheels use oneDNN only on CPUs with AVX512_VNNI and newer, unless
 ``TF_ENABLE_ONEDNN_OPTS=1`` is set before TensorFlow loads; the library leaves the choice to the
-user (README, "Training, checkpoints, resuming"). For each paper model: training epochs on its
-planted data at the size of ``tfrec claims`` (with ``quick``: the quick data of the CI claim
-checks, where the small models' steps are short enough for oneDNN's per-op overhead to show), in
-fresh processes with the variable at 0 and at 1 (TensorFlow reads it once, when it loads), the
-two alternated for ``rounds`` rounds. Reported: the median wall and CPU seconds of the epochs
-after the first (the first traces the step), and their ratio, default over oneDNN (above 1:
-oneDNN is faster). ``*_onednn_on``: whether the child's TensorFlow really ran with oneDNN.
+user (README, "Training, checkpoints, resuming"). For each paper model (each registered model with
+claim checks): training epochs on its planted data at the size of ``tfrec claims`` (with
+``quick``: the quick data of the CI claim checks, where the small models' steps are short enough
+for oneDNN's per-op overhead to show), in fresh processes with the variable at 0 and at 1
+(TensorFlow reads it once, when it loads), the two alternated for ``rounds`` rounds. Reported: the
+median wall and CPU seconds of the epochs after the first (the first traces the step), and their
+ratio, default over oneDNN (above 1: oneDNN is faster). ``*_onednn_on``: whether the child's
+TensorFlow really ran with oneDNN.
 """
 from __future__ import annotations
 
@@ -17,9 +18,6 @@ import sys
 import time
 
 from tfrec_pkg.bench import child
-
-MODELS = ("base_model", "sum", "ipsrec", "iprec", "musenet", "imn_net")
-
 
 def _task(model: str, epochs: int, quick: bool) -> dict:
     """Seconds (wall and this process's CPU) of each training epoch after the first."""
@@ -44,8 +42,16 @@ def _run(model: str, onednn: bool, epochs: int, quick: bool) -> dict:
                      env={"TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0"})
 
 
-def measure(quick: bool = False, models=MODELS) -> dict:
+def paper_models() -> list[str]:
+    """The registered models with claim checks (each has planted data at ``tfrec claims`` size)."""
+    from tfrec_pkg.models import registry
+
+    return [name for name in registry.names() if registry.entry(name).claims]
+
+
+def measure(quick: bool = False, models=None) -> dict:
     rounds, epochs = (1, 2) if quick else (2, 3)
+    models = paper_models() if models is None else models
     out = {"data": f"each model's {'quick ' if quick else ''}planted data, batch of its config", "rounds": rounds}
     for model in models:
         runs = {False: [], True: []}
