@@ -3,25 +3,18 @@
 what it says of other protocols is what the claim checks would have reported under them."""
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
 import tfrec_pkg  # noqa: F401  (selects the Keras 2 API before TensorFlow loads)
 import tensorflow as tf
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import tool_modules
 
 
 @pytest.fixture(scope="module")
 def tool():
-    path = os.path.join(ROOT, "tools", "imn_stability_diagnosis.py")
-    spec = importlib.util.spec_from_file_location("imn_stability_diagnosis", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return tool_modules.load("imn_stability_diagnosis")
 
 
 class ScriptedMonitor(tf.keras.callbacks.Callback):

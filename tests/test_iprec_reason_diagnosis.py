@@ -3,9 +3,6 @@ under the planted reason, and from the training impressions it finds the planted
 above chance (the ceiling CLAIMS.md quotes for IPRec's main-reason claim)."""
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 from scipy.special import expit
@@ -13,16 +10,12 @@ from scipy.special import expit
 from tfrec_pkg.claims import iprec_checks
 from tfrec_pkg.data.synthetic.packages import REASONS
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import tool_modules
 
 
 @pytest.fixture(scope="module")
 def tool():
-    path = os.path.join(ROOT, "tools", "iprec_reason_diagnosis.py")
-    spec = importlib.util.spec_from_file_location("iprec_reason_diagnosis", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return tool_modules.load("iprec_reason_diagnosis")
 
 
 @pytest.fixture(scope="module")

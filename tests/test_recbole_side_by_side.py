@@ -2,21 +2,14 @@
 atomic file it writes for RecBole and the time-to-accuracy comparison."""
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import tool_modules
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("recbole_side_by_side",
-                                                  os.path.join(ROOT, "tools", "recbole_side_by_side.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return tool_modules.load("recbole_side_by_side")
 
 
 def test_atomic_file_is_recbole_inter_format_in_time_order(tool, tmp_path):

@@ -3,27 +3,17 @@ here): the data file and vocabularies it writes in their sequential format, and 
 read as our SUM's training groups."""
 from __future__ import annotations
 
-import importlib.util
-import os
 import pickle
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import tool_modules
 
 
 @pytest.fixture(scope="module")
 def tool():
-    sys.path.insert(0, os.path.join(ROOT, "tools"))  # the tool imports its sibling recbole_side_by_side
-    try:
-        spec = importlib.util.spec_from_file_location("sum_side_by_side", os.path.join(ROOT, "tools", "sum_side_by_side.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(os.path.join(ROOT, "tools"))
-    return module
+    return tool_modules.load("sum_side_by_side")
 
 
 def test_their_file_and_vocabularies(tool, tmp_path):
