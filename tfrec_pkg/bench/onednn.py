@@ -17,7 +17,9 @@ import statistics
 import sys
 import time
 
+from tfrec_pkg import model_names
 from tfrec_pkg.bench import child
+
 
 def _task(model: str, epochs: int, quick: bool) -> dict:
     """Seconds (wall and this process's CPU) of each training epoch after the first."""
@@ -42,16 +44,10 @@ def _run(model: str, onednn: bool, epochs: int, quick: bool) -> dict:
                      env={"TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0"})
 
 
-def paper_models() -> list[str]:
-    """The registered models with claim checks (each has planted data at ``tfrec claims`` size)."""
-    from tfrec_pkg.models import registry
-
-    return [name for name in registry.names() if registry.entry(name).claims]
-
-
 def measure(quick: bool = False, models=None) -> dict:
     rounds, epochs = (1, 2) if quick else (2, 3)
-    models = paper_models() if models is None else models
+    if models is None:  # the paper models: those with claim checks, planted data at `tfrec claims` size
+        models = model_names.names(model_names.registered(), lambda m: m.has_claims)
     out = {"data": f"each model's {'quick ' if quick else ''}planted data, batch of its config", "rounds": rounds}
     for model in models:
         runs = {False: [], True: []}
