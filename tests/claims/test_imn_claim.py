@@ -9,13 +9,14 @@ every seed ahead; 408 s) and by 5.1 s.e. on the other (+0.0126, s.e. 0.0025). Th
 draw of round-off: with TensorFlow's oneDNN kernels on the AVX2 machine the check fails (+0.0058,
 s.e. 0.0130), and so it does with the default kernels and the learning rate changed by one part in
 a million (+0.0092, s.e. 0.0073): JODIE's training at the planted learning rate amplifies
-round-off. The suite asks for the default kernels on every CPU (tests/conftest.py), so the check
-sees the draw it was sized on; a numerics change in IMN-Net or JODIE is a new draw (CLAIMS.md,
-imn_net). A steadier protocol does not rescue it: under the one a pilot on other seeds chose
-(learning rate 1e-3, patience 5, cap 15: a run moves a third as much under the one-in-a-million
-change; tools/imn_stability_diagnosis.py) IMN-Net's lead on these seeds grows to +0.0188 but
-spreads more (s.e. 0.0144, p 0.13; per seed +0.066, -0.022, +0.007, +0.014, +0.029), so the
-check would fail.
+round-off. The suite asks for the default kernels on every CPU (tests/conftest.py), but another
+CPU is another draw even so: on a 2-core Intel Xeon (AVX512, AMX) with the default kernels the
+check fails (+0.0136, s.e. 0.0062, 2.2 s.e., p 0.046); a numerics change in IMN-Net or JODIE is a
+new draw too (CLAIMS.md, imn_net). A steadier protocol does not rescue it: under the one a pilot
+on other seeds chose (learning rate 1e-3, patience 5, cap 15: a run moves a third as much under
+the one-in-a-million change; tools/imn_stability_diagnosis.py) IMN-Net's lead on these seeds
+grows to +0.0188 but spreads more (s.e. 0.0144, p 0.13; per seed +0.066, -0.022, +0.007,
++0.014, +0.029), so the check would fail.
 
 IMN-Net > JODIE on NDCG@10 is printed but not asserted at this size: it was not shown there
 (5 seeds on the AVX2 machine: +0.0030, s.e. 0.0040), while it holds in the full record. The full table
