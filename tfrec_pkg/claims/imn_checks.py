@@ -65,11 +65,10 @@ the sequence models are ahead of the stream models. The full-size run (``tfrec c
 imn_net``, 200 users, 400 items, 20k interactions) is in CLAIMS.md (32 minutes for 5 seeds):
 IMN-Net > JODIE held on both metrics, IMN-Net > IMN-Net* did not (p 0.078, 4 of 5 seeds ahead).
 
-The CI-sized check (``tests/claims/test_imn_claim.py``) is IMN-Net > JODIE on Recall@10 over
-5 seeds of the quick stream: mean difference 0.0126, s.e. 0.0025 (5.1 s.e.; about 180 s on an
-idle 2-core machine) and 0.0102, s.e. 0.0029 (3.5 s.e.; every seed ahead; 408 s) on a 2-core
-AVX2 machine whose numerics train to other numbers; 3 seeds, 3.5 s.e. on the first, held by
-2.0 s.e. only on the second. NDCG@10 is not shown at that size (+0.0030, s.e. 0.0040).
+The CI check (``tests/claims/test_imn_claim.py``) is IMN-Net > JODIE on Recall@10 over 10
+seeds of the full-size stream: +0.0175, s.e. 0.0045 (3.9 s.e., every seed ahead; 663 s on an
+idle 2-core Intel Xeon). It ran 5 seeds of the quick stream before, which failed in three of its
+five draws of round-off (CLAIMS.md, imn_net; the test's docstring).
 """
 from __future__ import annotations
 
