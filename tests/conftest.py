@@ -6,7 +6,8 @@ import os
 # TensorFlow's default x86 kernels on every CPU, in this process and the ones it starts, unless
 # the environment says otherwise: TensorFlow turns its oneDNN kernels on by itself on CPUs with
 # AVX512_VNNI and newer, and their round-off moves the CI-sized claim checks, sized with the
-# default kernels (IMN-Net's fails under oneDNN: CLAIMS.md, imn_net). Set before TensorFlow loads.
+# default kernels (IMN-Net's quick check failed under oneDNN: CLAIMS.md, imn_net). Set before
+# TensorFlow loads.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import pytest  # noqa: E402
