@@ -1,5 +1,6 @@
 """What IMN-Net's resource-limited state h^l (Eq. 6) holds while it trains, on the planted
-resource-limited stream of the claim checks (CLAIMS.md, imn_net: IMN-Net > IMN-Net* failed).
+resource-limited stream of the claim checks (CLAIMS.md, imn_net: IMN-Net > IMN-Net* failed in
+the first record).
 
     python tools/imn_resource_diagnosis.py [--seed 0] [--epochs 4] [--windows 500] [--quick]
 
