@@ -69,8 +69,9 @@ stream-model rows differ from the first's by the round-off of another machine on
 
 The CI check (``tests/claims/test_imn_claim.py``) is IMN-Net > JODIE on Recall@10 over 10
 seeds of the full-size stream: +0.0175, s.e. 0.0045 (3.9 s.e., every seed ahead; 663 s on an
-idle 2-core Intel Xeon). It ran 5 seeds of the quick stream before, which failed in three of its
-five draws of round-off (CLAIMS.md, imn_net).
+idle 2-core Intel Xeon), and 3.85 s.e. in a second draw of round-off. It ran 5 seeds of the quick
+stream before, which failed in three of its five draws of round-off; fewer full-size seeds would
+put its margin near 3 s.e. (CLAIMS.md, imn_net).
 """
 from __future__ import annotations
 
