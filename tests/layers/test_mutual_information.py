@@ -22,6 +22,8 @@ Mutations tried on the layer code, one at a time (each made the named tests fail
 10. Eq. (23): the printed plus sign on the distance -> fusion_score_eqs_23_24[both],
     fusion_score_prefers_the_nearest_item
 11. negatives: the shift past the positive left out -> sample_negative_items_can_exclude_the_positive
+12. Eqs. (16)-(19) block by block: the negatives' user block, or their static block, left out of
+    ``interaction_scores`` -> interaction_scores_are_eq19_of_eq18_without_forming_pn_x
 """
 import json
 
@@ -79,6 +81,16 @@ def built_score(x, c, seed=1, scale=0.3):
     return layer
 
 
+def scored_samples(seed):
+    """c_t, the parts of pn_x, pn_x formed in numpy, a built layer and its W_1."""
+    rng = np.random.default_rng(seed)
+    c = np.concatenate(context_parts(rng), -1)
+    parts = sample_parts(rng)
+    x = np_pn_x(*parts)
+    layer = built_score(x, c)
+    return c, parts, x, layer, layer.kernel.numpy()
+
+
 # --------------------------------------------------------------------------------------------
 # Eqs. (14)-(19)
 # --------------------------------------------------------------------------------------------
@@ -126,6 +138,32 @@ def test_log_bilinear_score_eqs_14_19(samples):
     assert layer.kernel.shape == (DX, DC) and len(layer.trainable_weights) == 1
 
 
+def test_interaction_scores_are_eq19_of_eq18_without_forming_pn_x():
+    """The training path's scores of pn_x, block by block, against Eqs. (16)-(19) rendered on
+    the formed rows (widths D != E, so a swapped block cannot line up)."""
+    c, parts, x, layer, w = scored_samples(13)
+
+    def render(m=None):
+        xm = x.copy()
+        if m == "user block on the positive only":
+            xm[:, 1:, :D] = 0.0
+        if m == "negatives given the positive's item state":
+            xm[:, 1:, D:2 * D] = xm[:, :1, D:2 * D]
+        if m == "static block dropped":
+            xm[..., 2 * D:] = 0.0
+        return np.einsum("bnx,xc,bc->bn", xm, w, c)                                        # Eq. (19)
+
+    got = layer.interaction_scores(f64(c), *(f64(p) for p in parts)).numpy()
+    assert got.shape == (B, N)
+    assert_equation(got, render, ["user block on the positive only", "negatives given the positive's item state",
+                                  "static block dropped"])
+    np.testing.assert_allclose(got, layer([interaction_vectors(*(f64(p) for p in parts)), f64(c)]).numpy(),
+                               atol=1e-12, rtol=0)
+    fresh = LogBilinearScore(dtype="float64")   # builds its kernel from the blocks' widths
+    assert fresh.interaction_scores(f64(c), *(f64(p) for p in parts)).shape == (B, N)
+    assert fresh.kernel.shape == (DX, DC)
+
+
 # --------------------------------------------------------------------------------------------
 # Eq. (21)
 # --------------------------------------------------------------------------------------------
@@ -169,12 +207,7 @@ def test_nce_loss_is_finite_for_large_scores():
 
 
 def test_nce_end_to_end_and_the_user_block_cancels():
-    rng = np.random.default_rng(7)
-    c = np.concatenate(context_parts(rng), -1)
-    parts = sample_parts(rng)
-    x = np_pn_x(*parts)
-    layer = built_score(x, c)
-    w = layer.kernel.numpy()
+    c, parts, x, layer, w = scored_samples(7)
     got = nce_loss(layer([interaction_vectors(*(f64(p) for p in parts)), f64(c)])).numpy()
 
     def render(m=None):

@@ -4,7 +4,8 @@ Secs. 4.4, 4.5, 5.5; ../shared/papers/imn_net_resource_limited.txt).
 
 * :func:`history_context` -- c_t of Eq. (15); :func:`interaction_vectors` -- pos_x, neg_x and
   pn_x of Eqs. (16)-(18).
-* :class:`LogBilinearScore` -- log f_1(x, c) = x^T W_1 c, Eqs. (14), (19).
+* :class:`LogBilinearScore` -- log f_1(x, c) = x^T W_1 c, Eqs. (14), (19); its
+  ``interaction_scores`` scores pn_x of Eq. (18) without forming it (the training path).
 * :func:`sample_negative_items` -- the N - 1 negative items of Eq. (21), drawn from all
   candidate items (Sec. 4.4).
 * :func:`nce_loss` -- Eq. (21); :func:`embedding_prediction_loss` -- Eq. (20);
@@ -96,6 +97,29 @@ class LogBilinearScore(tf.keras.layers.Layer):
         if x.shape.rank == 2:
             return tf.reduce_sum(x * wc, -1)                                             # Eq. (14)
         return tf.linalg.matvec(x, wc)                                                   # Eq. (19), [B, N]
+
+    def blocks(self, c, widths):
+        """W_1 c ``[B, Dx]`` split into the blocks of x = [x_1, x_2, ...] of ``widths``:
+        x^T W_1 c = sum_k x_k^T (W_1 c)_k, so a score can be summed block by block without
+        forming x."""
+        if not self.built:
+            self.build([tf.TensorShape([None, sum(widths)]), c.shape])
+        return tf.split(tf.matmul(c, self.kernel, transpose_b=True), widths, axis=-1)
+
+    def interaction_scores(self, c, next_user_state, positive_item_state, positive_item_static,
+                           negative_item_states, negative_item_statics):
+        """log f_1(pn_x, c) ``[B, N]`` of Eq. (19) for pn_x of Eq. (18), taking the inputs of
+        :func:`interaction_vectors`: the same values as ``call([interaction_vectors(...), c])``
+        up to float round-off, without forming pn_x ``[B, N, Dx]`` (which made the NCE term most
+        of a training step): block by block, the shared user block once per row."""
+        widths = [next_user_state.shape[-1], positive_item_state.shape[-1], positive_item_static.shape[-1]]
+        w_user, w_state, w_static = self.blocks(c, widths)
+        user = tf.reduce_sum(next_user_state * w_user, -1, keepdims=True)                # [B, 1]
+        positive = (user + tf.reduce_sum(positive_item_state * w_state, -1, keepdims=True)
+                    + tf.reduce_sum(positive_item_static * w_static, -1, keepdims=True))  # Eq. (16)
+        negatives = (user + tf.linalg.matvec(negative_item_states, w_state)
+                     + tf.linalg.matvec(negative_item_statics, w_static))                # Eq. (17)
+        return tf.concat([positive, negatives], 1)                                       # Eqs. (18)-(19)
 
 
 def sample_negative_items(rng, batch_size, num_items: int, num_negatives: int = NUM_SAMPLES - 1,

@@ -123,7 +123,7 @@ from tfrec_pkg.layers.mrrnn import (ItemEmbeddingPredictor, MRRNNCell, ResourceL
                                     combine_user_states)
 from tfrec_pkg.layers.mutual_information import (NUM_SAMPLES, LogBilinearScore, drift_penalty,
                                                  embedding_prediction_loss, fusion_score, history_context,
-                                                 imn_loss, interaction_vectors, nce_loss, sample_negative_items)
+                                                 imn_loss, nce_loss, sample_negative_items)
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.endpoint import Endpoint
 from tfrec_pkg.models.recmodel import RecModel, _check_batch_sizes
@@ -402,8 +402,8 @@ class IMNNet(RecModel):
         """Eqs. (16)-(21) with N - 1 negatives drawn from all known items."""
         neg = sample_negative_items(self.negative_rng, tf.shape(new_u)[0], self.num_items,
                                     self.config.num_samples - 1, first_item=NUM_RESERVED)
-        x = interaction_vectors(new_u, new_i, i_bar, tf.gather(items_t, neg), self.item_static(neg))
-        return nce_loss(self.mi_score([x, context]))
+        return nce_loss(self.mi_score.interaction_scores(context, new_u, new_i, i_bar, tf.gather(items_t, neg),
+                                                        self.item_static(neg)))          # Eqs. (16)-(19)
 
     # --- ranking ---------------------------------------------------------------------------
     def _alphas(self):
@@ -421,9 +421,8 @@ class IMNNet(RecModel):
         if self.mi_score is None:
             mi = tf.zeros(tf.shape(static)[:-1]) + tf.zeros_like(j_hat[:, :1])
         else:   # log f_1(x_i, c) for x_i = [h^g_u(t+D), h_i(t), i_bar_i], block by block of W_1 c
-            wc = tf.matmul(context, self.mi_score.kernel, transpose_b=True)
-            d = general.shape[-1]
-            w_user, w_state, w_static = wc[:, :d], wc[:, d:2 * d], wc[:, 2 * d:]
+            w_user, w_state, w_static = self.mi_score.blocks(
+                context, [general.shape[-1], states.shape[-1], static.shape[-1]])
             if candidates.shape.rank == 1:
                 mi = (tf.matmul(w_state, states, transpose_b=True) + tf.matmul(w_static, static, transpose_b=True))
             else:
