@@ -62,16 +62,16 @@ it did not (0.0030, s.e. 0.0034, p 0.22), nor did IMN-Net > IMN-Net* (-0.0008, s
 p 0.58): at this size the resource branch adds nothing measurable, every stream model stays
 far below the budget-blind oracle (the budget is worth 0.027 of Recall@10 to the oracle), and
 the sequence models are ahead of the stream models. The full-size run (``tfrec claims
-imn_net``, 200 users, 400 items, 20k interactions) is in CLAIMS.md (32-39 minutes for 5
-seeds): IMN-Net > JODIE held on both metrics in both records; IMN-Net > IMN-Net* failed in the
-first (p 0.078, 4 of 5 seeds ahead) and held in the second (p 0.0019, every seed ahead), whose
-stream-model rows differ from the first's by the round-off of another machine only.
+imn_net``, 200 users, 400 items, 20k interactions) is in CLAIMS.md (15 minutes for 5 seeds on
+an idle 2-core Intel Xeon): IMN-Net > JODIE held on both metrics in all three records; IMN-Net >
+IMN-Net* failed in the first (p 0.078), held in the second (p 0.0019) and failed in the third
+(p 0.13), whose stream-model rows differ from the earlier ones by float round-off only.
 
 The CI check (``tests/claims/test_imn_claim.py``) is IMN-Net > JODIE on Recall@10 over 10
-seeds of the full-size stream: +0.0175, s.e. 0.0045 (3.9 s.e., every seed ahead; 663 s on an
-idle 2-core Intel Xeon), and 3.85 s.e. in a second draw of round-off. It ran 5 seeds of the quick
-stream before, which failed in three of its five draws of round-off; fewer full-size seeds would
-put its margin near 3 s.e. (CLAIMS.md, imn_net).
+seeds of the full-size stream: +0.0190, s.e. 0.0043 (4.4 s.e., every seed ahead; 477 s on an
+idle 2-core Intel Xeon), and 3.9 and 3.85 s.e. in two earlier draws of round-off. It ran 5 seeds
+of the quick stream before, which failed in three of its five draws of round-off; fewer full-size
+seeds would put its margin near 3 s.e. (CLAIMS.md, imn_net).
 """
 from __future__ import annotations
 
