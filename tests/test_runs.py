@@ -1,5 +1,6 @@
 """``tfrec train`` / ``tfrec evaluate`` / ``tfrec models`` (tfrec_pkg/runs.py): layered settings,
-a run directory a user can export and continue, click models from labelled rows, and the real
+a run directory a user can export and continue, click models from labelled rows, stream models
+from a JODIE-format file, IPRec and MuSENet from their papers' raw data, and the real
 Amazon Toys files: loaders + a short training + the full-ranking protocol checked against an
 independent numpy computation on a 2,000-user slice."""
 import json
@@ -113,6 +114,94 @@ def test_click_model_trains_from_labelled_rows(tmp_path):
     write_csv(frame[[s.name for s in inputs] + ["label"]], str(path), inputs)
     row = runs.train_run("base_model", str(path), str(tmp_path / "run"), sets=["epochs=1"], verbose=0)
     assert 0 < row["auc"] <= 1 and row["protocol"] == "pointwise"
+
+
+def _jodie_csv(path, events=1500, users=40, items=60, seed=0):
+    """JODIE's public format: each user keeps to a few items, so the next one is learnable."""
+    rng = np.random.default_rng(seed)
+    lines = ["user_id,item_id,timestamp,state_label,comma_separated_list_of_features"]
+    for t in range(events):
+        u = int(rng.integers(users))
+        lines.append(f"{u},{(u * 3 + int(rng.integers(4))) % items},{t * 7.5},0,{rng.random():.3f},{rng.random():.3f}")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_stream_model_trains_from_a_jodie_csv_evaluates_and_continues(tmp_path):
+    """IMN-Net (the ``stream`` protocol) from a file, as the next-item and click models train:
+    the chronological 80/10/10 split, the stream's features and delta statistics in the model,
+    the same test row from ``tfrec evaluate`` on the saved run, and a continued run."""
+    data, out = _jodie_csv(tmp_path / "wikipedia.csv"), tmp_path / "run"
+    sets = ["hidden_dim=8", "user_dim=6", "item_dim=6", "num_samples=8", "windows=20", "epochs=1"]
+    row = runs.train_run("imn_net", data, str(out), sets=sets, verbose=0)
+    assert row["protocol"] == "stream" and row["n"] == 150 and 0 <= row["recall@10"] <= row["recall@20"] <= 1
+    model = load_trained(str(out))
+    assert model.num_features == 2 and model.delta_stats()["user_delta"] != (0.0, 1.0)
+    printed = _tfrec("evaluate", str(out)).stdout
+    assert f"{row['recall@10']:.6f}" in printed and "stream" in printed
+    runs.train_run("imn_net", data, str(out), sets=sets, verbose=0)
+    assert len(json.loads((out / "history.json").read_text())) == 2
+    refused = _tfrec("train", "--model", "imn_net", "--data", data, "--set", "split=by_user", "--out",
+                     str(tmp_path / "other"), check=False)
+    assert refused.returncode == 1 and "time order only" in refused.stderr
+
+
+def test_iprec_trains_from_its_papers_raw_log(tmp_path):
+    """``--format iprec_raw`` (the registry's raw formats): the reference's tab-separated
+    impression lines, read at the config's input sizes and split 7:1:2 per user in time order
+    by the reader (tests/data/test_iprec_raw.py checks the reader itself)."""
+    rng = np.random.default_rng(0)
+    lines = [f"{u}\t{1_600_000_000 + 60 * t}\t{int(rng.integers(1, 40))}\t{int(rng.random() < 0.4)}\t"
+             f"{int(rng.integers(1, 6))}\t{int(rng.random() < 0.3)}\t{','.join(map(str, rng.choice(np.arange(1, 31), int(rng.integers(0, 4)), replace=False)))}"
+             for t in range(20) for u in range(1, 31)]
+    path = tmp_path / "3day.csv"
+    path.write_text("\n".join(lines) + "\n")
+    sets = ["item_dim=8", "max_friends=4", "max_history=5", "max_neighbours=3", "max_objects=6", "epochs=1"]
+    row = runs.train_run("iprec", str(path), str(tmp_path / "run"), data_format="iprec_raw", sets=sets, verbose=0)
+    assert row["protocol"] == "pointwise" and 0 < row["auc"] < 1
+    model = load_trained(str(tmp_path / "run"))
+    assert model.config.max_friends == 4 and model.vocab["article"].size > 30   # articles of the file
+    printed = _tfrec("evaluate", str(tmp_path / "run")).stdout
+    assert f"{row['auc']:.6f}"[:6] in printed
+    refused = _tfrec("train", "--model", "iprec", "--data", str(path), "--format", "iprec_raw", "--set",
+                     "split=by_user", "--out", str(tmp_path / "other"), check=False)
+    assert refused.returncode == 1 and "splits 'temporal'" in refused.stderr
+
+
+def _alimama_directory(path, users=30, ads=20, impressions=600, seed=0):
+    """The four public Alimama files (tests/data/test_alimama.py checks the reader on them)."""
+    rng = np.random.default_rng(seed)
+    path.mkdir()
+    start = 1494000000
+    raw = ["user,time_stamp,adgroup_id,pid,nonclk,clk"]
+    for t in range(impressions):
+        click = int(rng.random() < 0.3)
+        raw.append(f"{int(rng.integers(1, users + 1))},{start + 60 * t},{int(rng.integers(1, ads + 1))},"
+                   f"430548_1007,{1 - click},{click}")
+    adverts = ["adgroup_id,cate_id,campaign_id,customer,brand,price"] + [
+        f"{a},{a % 4},{a},{a},{100 + a % 7},{1.5 * a}" for a in range(1, ads + 1)]
+    profiles = ["userid,cms_segid,cms_group_id,final_gender_code,age_level,pvalue_level,shopping_level,occupation,"
+                "new_user_class_level "] + [f"{u},0,{u % 5},{1 + u % 2},{u % 6},1,{1 + u % 3},0,2" for u in range(1, users + 1)]
+    behaviour = ["user,time_stamp,btag,cate,brand"] + [
+        f"{int(rng.integers(1, users + 1))},{start - 60 + 7 * t},pv,{int(rng.integers(4))},{100 + int(rng.integers(7))}"
+        for t in range(2000)]
+    for name, rows in (("raw_sample.csv", raw), ("ad_feature.csv", adverts), ("user_profile.csv", profiles),
+                       ("behavior_log.csv", behaviour)):
+        (path / name).write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_musenet_trains_from_the_alimama_files(tmp_path):
+    """``--format alimama``: the paper's public data set, a directory of four files, split in time
+    by the reader; the config must name the rows' numeric context, and the error says how."""
+    data = _alimama_directory(tmp_path / "alimama")
+    refused = _tfrec("train", "--model", "musenet", "--data", data, "--format", "alimama", "--out",
+                     str(tmp_path / "refused"), check=False)
+    assert refused.returncode == 1 and "--set context_numeric=[price,hour]" in refused.stderr
+    sets = ["context_numeric=[price,hour]", "max_history=5", "item_dim=8", "user_dim=4", "epochs=1"]
+    row = runs.train_run("musenet", data, str(tmp_path / "run"), data_format="alimama", sets=sets, verbose=0)
+    assert row["protocol"] == "pointwise" and 0 < row["auc"] < 1 and row["n"] == 85   # the last of 7 equal parts
+    assert load_trained(str(tmp_path / "run")).config.context_numeric == ("price", "hour")
 
 
 @pytest.mark.skipif(not TOYS.exists(), reason=f"real data absent: {TOYS} (../shared/data) not found")

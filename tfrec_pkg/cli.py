@@ -28,14 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on your own data file into a run directory",
                        description="Train a registered model on a data file (an interaction log for next-item "
-                       "models, labelled rows for click models; see tfrec models), with early stopping, "
+                       "models, labelled rows for click models, an interaction stream for stream models; see "
+                       "tfrec models), with early stopping, "
                        "per-epoch checkpoints that resume, TensorBoard logs in RUN_DIR/logs, and the trained "
                        "model in RUN_DIR for tools/export.py --weights RUN_DIR. Settings: the model's paper "
                        "defaults < --config FILE < --set key=value. An existing RUN_DIR continues training.")
     p.add_argument("--model", required=True, metavar="NAME", help=f"a registered model: {_listing(models)}")
     p.add_argument("--data", required=True, metavar="PATH", help="the data file (or directory, for RecBole atomic files)")
     p.add_argument("--format", metavar="F", help="the data's format (default: from the file name; "
-                   "see tfrec_pkg.data.load_interactions)")
+                   "see tfrec_pkg.data.load_interactions, and load_stream for stream models), or a raw "
+                   "format of the model's paper (tfrec models lists them)")
     p.add_argument("--items", metavar="PATH", help="item side information of a sequences file: the S3-Rec "
                    "item2attributes JSON (brand = the item's provider)")
     p.add_argument("--config", metavar="FILE", help="a YAML or JSON file of settings (config keys, split, seed, ratios)")
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate the model of a run directory on its test split (or on --data's, "
                        "split the same way) and print the results table.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by tfrec train")
-    p.add_argument("--protocol", choices=("full_ranking", "sampled_ranking", "pointwise"),
+    p.add_argument("--protocol", choices=("full_ranking", "sampled_ranking", "pointwise", "stream"),
                    help="the evaluation protocol (default: the model's)")
     p.add_argument("--data", metavar="PATH", help="other data to evaluate on (default: the run's own)")
     p.add_argument("--format", metavar="F", help="--data's format")
@@ -186,7 +188,8 @@ def _models(args, argv) -> int:
 
     for row in runs.model_table().itertuples():
         label = " label" if row.protocol == "pointwise" else ""
-        print(f"{row.model} ({row.protocol}): {row.description}\n    inputs: {row.inputs}{label}")
+        raw = f"\n    raw formats (--format): {row.raw_formats}" if row.raw_formats else ""
+        print(f"{row.model} ({row.protocol}): {row.description}\n    inputs: {row.inputs}{label}{raw}")
     return 0
 
 

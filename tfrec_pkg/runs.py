@@ -18,7 +18,13 @@ What the data becomes depends on the model's protocol (``tfrec models`` lists th
   ``by_user`` into next-item rows (``training_positions`` = "last" or "all");
 * ``pointwise`` (click models): a CSV / Parquet file of labelled rows with the model's input
   columns (``tfrec models`` names them) and ``label`` 0/1, split ``temporal`` (by a
-  ``timestamp`` column, the default when there is one) or ``by_user``.
+  ``timestamp`` column, the default when there is one) or ``by_user``;
+* ``stream`` (IMN-Net, JODIE): an interaction stream in any format of
+  :func:`tfrec_pkg.data.load_stream` (a JODIE CSV, the IJCAI-16 log, or a log with
+  ``user_id,item_id,timestamp,action``), split ``temporal`` only (``ratios``, default 80/10/10 as
+  the paper), in the config's ``windows`` time windows;
+* a raw format of the model's paper (``--format NAME``, the registry's ``raw_formats``, e.g.
+  ``iprec_raw`` for IPRec's impression logs), read and split by that format's reader.
 
 ``RUN_DIR`` after a run::
 
@@ -51,7 +57,8 @@ LOOP_SETTINGS = ("epochs", "batch_size", "learning_rate", "patience")  # may cha
 
 
 def model_table():
-    """One row per registered model: name, description, protocol and input columns."""
+    """One row per registered model: name, description, protocol, input columns and the raw
+    formats of its paper that ``tfrec train --format`` reads."""
     from tfrec_pkg.models import registry
 
     rows = []
@@ -59,7 +66,7 @@ def model_table():
         entry = registry.entry(name)
         rows.append({"model": name, "protocol": entry.protocol,
                      "inputs": " ".join(s.name for s in inputs_of(entry, entry.config_class())),
-                     "description": entry.description})
+                     "description": entry.description, "raw_formats": " ".join(sorted(entry.raw_formats))})
     return pd.DataFrame(rows)
 
 
@@ -121,6 +128,9 @@ def resolve(entry, values: dict, source: str = "settings"):
 def load_splits(entry, config, run: dict, data, data_format: str | None = None, items: str | None = None):
     """(train, val, test) of ``data`` for the model's protocol (module docstring); ``items``:
     the S3-Rec item -> attributes JSON of a ``sequences`` file (brand = provider)."""
+    raw_reader = entry.raw_formats.get(data_format)
+    if raw_reader is not None:  # the paper's own raw format, split by its reader's rules
+        return raw_reader(data, config, run["split"], run["seed"])
     if entry.protocol == "full_ranking":
         from tfrec_pkg.data import load_interactions
 
@@ -131,9 +141,22 @@ def load_splits(entry, config, run: dict, data, data_format: str | None = None, 
                                    ratios=tuple(run["ratios"]), seed=run["seed"])
     if entry.protocol == "pointwise":
         return _labelled_rows(entry, config, run, data)
-    raise ValueError(f"tfrec train reads interaction logs for next-item models and labelled rows for click "
-                     f"models; {entry.name!r} ({entry.protocol} protocol) trains from Python "
-                     f"(its notebook shows how)")
+    if entry.protocol == "stream":
+        return _stream_windows(config, run, data, data_format)
+    raise ValueError(f"tfrec train reads interaction logs for next-item models, labelled rows for click "
+                     f"models and interaction streams for stream models; {entry.name!r} ({entry.protocol} "
+                     f"protocol) has no file reader here: train it from Python")
+
+
+def _stream_windows(config, run, data, data_format):
+    """The stream's chronological split in the model's time windows (JODIE's t-batch windows)."""
+    from tfrec_pkg.data.stream_loading import load_stream
+    from tfrec_pkg.data.tbatch_windows import WindowedStream
+
+    if run["split"] not in (None, "temporal"):
+        raise ValueError(f"split {run['split']!r}: a stream model's data splits in time order only ('temporal')")
+    stream = load_stream(data, data_format)
+    return WindowedStream.from_stream(stream, ratios=tuple(run["ratios"]), parts=config.windows).splits()
 
 
 def _labelled_rows(entry, config, run, data):
@@ -216,7 +239,8 @@ def _run_model(entry, config, run, splits, out, model):
         set_learning_rate(built, getattr(config, "learning_rate", 1e-3))
     else:
         tf.keras.utils.set_random_seed(run["seed"])
-        built = entry.model_class(config, splits[0].vocab)
+        # a stream's number of features, delta statistics and time origin (stream models)
+        built = entry.model_class(config, splits[0].vocab, **getattr(splits[0], "model_options", {}))
     return built
 
 

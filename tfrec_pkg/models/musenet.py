@@ -249,7 +249,24 @@ def planted_data(config: MuSENetConfig, quick: bool = False, seed: int = 0):
     return scenarios(num_users=300 if quick else 1500, max_history=config.max_history, seed=seed)
 
 
+def read_alimama_directory(path, config, split: str | None = None, seed: int = 0):
+    """``tfrec train --model musenet --format alimama`` (and its Table 2 baselines, which read the
+    same rows): the four public Alimama display-ad files
+    in directory ``path`` (:func:`tfrec_pkg.data.datasets.alimama.read_alimama`, the paper's
+    data set) at the config's history length, split in time by that reader's rules (seven equal
+    parts: five train, one validation, one test; the run's ``ratios`` do not apply)."""
+    from tfrec_pkg.data.datasets.alimama import CONTEXT_NUMERIC, read_alimama
+
+    if split not in (None, "temporal"):
+        raise ValueError(f"split {split!r}: the Alimama files split 'temporal' (seven equal parts in time)")
+    if tuple(config.context_numeric) != CONTEXT_NUMERIC:
+        raise ValueError(f"context_numeric = {list(config.context_numeric)}: the Alimama rows' numeric context is "
+                         f"{list(CONTEXT_NUMERIC)}; add --set context_numeric=[{','.join(CONTEXT_NUMERIC)}]")
+    return read_alimama(path, max_history=config.max_history).splits()
+
+
 registry.register("musenet", MuSENet, MuSENetConfig, planted_data, protocol="pointwise",
-                  demo_seconds=8,
+                  demo_seconds=11,
                   description="MuSENet: learned implicit scenarios with repeat-aware prediction",
-                  claims="tfrec_pkg.claims.musenet_checks:checks", bench="tfrec_pkg.bench.musenet_scoring:scoring_bench")
+                  claims="tfrec_pkg.claims.musenet_checks:checks", bench="tfrec_pkg.bench.musenet_scoring:scoring_bench",
+                  raw_formats={"alimama": read_alimama_directory})

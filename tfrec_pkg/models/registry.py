@@ -38,6 +38,9 @@ class Entry:
     # seconds of its `tfrec demo` run (demo-size data, early stopping) measured on an idle
     # 2-core machine: the demo's printed time estimate
     demo_seconds: float = 60.0
+    # the public raw formats of the model's paper that ``tfrec train --format NAME`` reads:
+    # NAME -> (path, config, split: str | None, seed: int) -> (train, val, test) at the config's sizes
+    raw_formats: dict = dataclasses.field(default_factory=dict)
 
     def planted_config(self):
         """The config used on this model's planted data (demo, claims, bench, export)."""

@@ -27,7 +27,7 @@ from tfrec_pkg.features import NUM_RESERVED
 from tfrec_pkg.layers.mlp import dense_stack
 from tfrec_pkg.models import registry
 from tfrec_pkg.models.baselines.scenario_click import ScenarioClickConfig, ScenarioClickModel
-from tfrec_pkg.models.musenet import planted_data
+from tfrec_pkg.models.musenet import planted_data, read_alimama_directory
 
 __all__ = ["PLE", "PLEConfig"]
 
@@ -106,4 +106,5 @@ class PLE(ScenarioClickModel):
 
 registry.register("ple", PLE, PLEConfig, planted_data, protocol="pointwise", in_demo=False,
                   planted={"num_scenarios": 3},
-                  description="PLE on the predefined scenarios (MuSENet's multi-scenario baseline)")
+                  description="PLE on the predefined scenarios (MuSENet's multi-scenario baseline)",
+                  raw_formats={"alimama": read_alimama_directory})

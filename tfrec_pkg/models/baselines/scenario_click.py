@@ -27,7 +27,7 @@ from tfrec_pkg.features import PAD_INDEX
 from tfrec_pkg.layers.attention import TargetAttentionPooling
 from tfrec_pkg.layers.mlp import dense_stack
 from tfrec_pkg.models import registry
-from tfrec_pkg.models.musenet import planted_data
+from tfrec_pkg.models.musenet import planted_data, read_alimama_directory
 from tfrec_pkg.models.recmodel import RecModel, click_task
 
 __all__ = ["ScenarioClickConfig", "ScenarioBaseModel", "ScenarioDIN", "ScenarioWideDeep", "ScenarioDCNV2"]
@@ -182,10 +182,14 @@ class ScenarioDCNV2(ScenarioClickModel):
 # one call per model, with literal names: tfrec_pkg/model_names.py reads them without importing TensorFlow
 _DESCRIPTION = "{} on MuSENet's scenario rows (MuSENet's Table 2 baseline)"
 registry.register("scenario_base_model", ScenarioBaseModel, ScenarioClickConfig, planted_data, protocol="pointwise",
-                  in_demo=False, description=_DESCRIPTION.format("embedding & MLP"))
+                  in_demo=False, description=_DESCRIPTION.format("embedding & MLP"),
+                  raw_formats={"alimama": read_alimama_directory})
 registry.register("scenario_din", ScenarioDIN, ScenarioClickConfig, planted_data, protocol="pointwise",
-                  in_demo=False, description=_DESCRIPTION.format("DIN"))
+                  in_demo=False, description=_DESCRIPTION.format("DIN"),
+                  raw_formats={"alimama": read_alimama_directory})
 registry.register("scenario_wide_deep", ScenarioWideDeep, ScenarioClickConfig, planted_data, protocol="pointwise",
-                  in_demo=False, description=_DESCRIPTION.format("Wide&Deep"))
+                  in_demo=False, description=_DESCRIPTION.format("Wide&Deep"),
+                  raw_formats={"alimama": read_alimama_directory})
 registry.register("scenario_dcn_v2", ScenarioDCNV2, ScenarioClickConfig, planted_data, protocol="pointwise",
-                  in_demo=False, description=_DESCRIPTION.format("DCN-V2"))
+                  in_demo=False, description=_DESCRIPTION.format("DCN-V2"),
+                  raw_formats={"alimama": read_alimama_directory})
