@@ -431,5 +431,8 @@ def test_delta_statistics_and_time_origin_travel_with_the_model(served, tmp_path
     assert fresh.delta_stats() == {name: (0.0, 1.0) for name in DELTAS} and fresh.time_origin.numpy() == 0.0
     fresh.adapt(stream.splits()[0])
     assert fresh.delta_stats() == model.delta_stats() and fresh.time_origin.numpy() == origin
+    assert stream.num_features > 0   # a model built without the stream's features is refused, not fed
+    with pytest.raises(ValueError, match=f"reads 0 interaction features and the stream has {stream.num_features}"):
+        IMNNet(IMNConfig(**TINY), stream.vocab).adapt(stream.splits()[0])
     with pytest.raises(ValueError, match="missing \\['item_delta'"):
         fresh.set_delta_stats({"user_delta": (0.0, 1.0), "user_since_purchase": (0.0, 1.0)})

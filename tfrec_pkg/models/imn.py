@@ -278,6 +278,10 @@ class IMNNet(RecModel):
         stats = getattr(stream, "delta_stats", None)
         if stats is None:
             raise ValueError(f"IMNNet.adapt takes a stream split (StreamSplit or WindowedStream), got {type(split).__name__}")
+        if stream.num_features != self.num_features:  # else the stream's features would be ignored, or fail in a matmul
+            raise ValueError(f"this IMNNet reads {self.num_features} interaction features and the stream has "
+                             f"{stream.num_features}: build it with num_features={stream.num_features} (a split's "
+                             f"model_options)")
         self.set_delta_stats(stats)
         self.time_origin.assign(stream.time_origin)
 
