@@ -146,16 +146,21 @@ def test_stream_model_trains_from_a_jodie_csv_evaluates_and_continues(tmp_path):
     assert refused.returncode == 1 and "time order only" in refused.stderr
 
 
-def test_iprec_trains_from_its_papers_raw_log(tmp_path):
-    """``--format iprec_raw`` (the registry's raw formats): the reference's tab-separated
-    impression lines, read at the config's input sizes and split 7:1:2 per user in time order
-    by the reader (tests/data/test_iprec_raw.py checks the reader itself)."""
+def _iprec_raw_log(path):
+    """The reference's tab-separated impression lines: 30 users x 20 impressions of 39 articles,
+    5 media and up to 3 of 30 friends (tests/data/test_iprec_raw.py checks the reader itself)."""
     rng = np.random.default_rng(0)
     lines = [f"{u}\t{1_600_000_000 + 60 * t}\t{int(rng.integers(1, 40))}\t{int(rng.random() < 0.4)}\t"
              f"{int(rng.integers(1, 6))}\t{int(rng.random() < 0.3)}\t{','.join(map(str, rng.choice(np.arange(1, 31), int(rng.integers(0, 4)), replace=False)))}"
              for t in range(20) for u in range(1, 31)]
-    path = tmp_path / "3day.csv"
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_iprec_trains_from_its_papers_raw_log(tmp_path):
+    """``--format iprec_raw`` (the registry's raw formats): the paper's raw log, read at the
+    config's input sizes and split 7:1:2 per user in time order by the reader."""
+    path = _iprec_raw_log(tmp_path / "3day.csv")
     sets = ["item_dim=8", "max_friends=4", "max_history=5", "max_neighbours=3", "max_objects=6", "epochs=1"]
     row = runs.train_run("iprec", str(path), str(tmp_path / "run"), data_format="iprec_raw", sets=sets, verbose=0)
     assert row["protocol"] == "pointwise" and 0 < row["auc"] < 1
@@ -166,6 +171,20 @@ def test_iprec_trains_from_its_papers_raw_log(tmp_path):
     refused = _tfrec("train", "--model", "iprec", "--data", str(path), "--format", "iprec_raw", "--set",
                      "split=by_user", "--out", str(tmp_path / "other"), check=False)
     assert refused.returncode == 1 and "splits 'temporal'" in refused.stderr
+
+
+@pytest.mark.parametrize("name", ["mf", "deep_mf", "neumf", "diffnet"])
+def test_iprecs_baselines_train_from_the_same_raw_log(tmp_path, name):
+    """Table 2's baselines read the raw log as IPRec does (sizes their configs lack take IPRec's
+    defaults), so each is tested on the same impressions: the reader's own test split."""
+    from tfrec_pkg.data.datasets.iprec_raw import read_iprec
+
+    path = _iprec_raw_log(tmp_path / "3day.csv")
+    row = runs.train_run(name, str(path), str(tmp_path / "run"), data_format="iprec_raw",
+                         sets=["item_dim=8", "epochs=1"], verbose=0)
+    _, _, test = read_iprec(str(path))
+    assert row["protocol"] == "pointwise" and 0 < row["auc"] < 1 and row["n"] == len(test.frame)
+    assert load_trained(str(tmp_path / "run")).vocab["article"].size > 30   # articles of the file
 
 
 def _alimama_directory(path, users=30, ads=20, impressions=600, seed=0):

@@ -350,17 +350,20 @@ def planted_data(config: IPRecConfig, quick: bool = False, seed: int = 0, num_us
 # Planted training: Adam at 1e-3 on batches of 256 instead of the config's RMSProp at 1e-4
 # (Sec. 5.2): on the quick planted set (300 users, seeds 0 and 1) RMSProp at 1e-4 stopped early
 # at test AUC 0.513-0.516, Adam at 1e-3 reached 0.589-0.591.
-def read_raw_log(path, config: IPRecConfig, split: str | None = None, seed: int = 0):
+def read_raw_log(path, config, split: str | None = None, seed: int = 0):
     """``tfrec train --model iprec --format iprec_raw``: the paper's raw impression log
     (:func:`tfrec_pkg.data.datasets.iprec_raw.read_iprec`) at the config's input sizes, split
-    7:1:2 per user in time order by that reader's rules (the run's ``ratios`` do not apply)."""
+    7:1:2 per user in time order by that reader's rules (the run's ``ratios`` do not apply).
+    Table 2's baselines (MF, DeepMF, NeuMF, DiffNet) read the same rows: a size their config
+    lacks takes IPRec's default, so each model trains and tests on the same impressions."""
     from tfrec_pkg.data.datasets.iprec_raw import read_iprec
 
     if split not in (None, "temporal"):
         raise ValueError(f"split {split!r}: an IPRec raw log splits 'temporal' (7:1:2 per user in time order)")
-    return read_iprec(path, split="temporal", seed=seed, max_friends=config.max_friends,
-                      max_history=config.max_history, max_neighbours=config.max_neighbours,
-                      max_objects=config.max_objects, article_dtype=config.article_dtype)
+    defaults = IPRecConfig()
+    sizes = {name: getattr(config, name, getattr(defaults, name))
+             for name in ("max_friends", "max_history", "max_neighbours", "max_objects", "article_dtype")}
+    return read_iprec(path, split="temporal", seed=seed, **sizes)
 
 
 registry.register("iprec", IPRec, IPRecConfig, planted_data, protocol="pointwise",

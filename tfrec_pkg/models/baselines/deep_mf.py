@@ -18,7 +18,7 @@ import dataclasses
 import tensorflow as tf
 
 from tfrec_pkg.models import registry
-from tfrec_pkg.models.baselines.user_article import UserArticleConfig, UserArticleModel, planted_data
+from tfrec_pkg.models.baselines.user_article import RAW_FORMATS, UserArticleConfig, UserArticleModel, planted_data
 
 __all__ = ["DeepMF", "DeepMFConfig"]
 
@@ -64,4 +64,5 @@ class DeepMF(UserArticleModel):
 
 
 registry.register("deep_mf", DeepMF, DeepMFConfig, planted_data, protocol="pointwise", in_demo=False,
+                  raw_formats=RAW_FORMATS,
                   description="DeepMF: user and article MLP towers matched by cosine (IPRec's baseline)")

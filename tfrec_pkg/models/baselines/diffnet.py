@@ -36,7 +36,7 @@ import tensorflow as tf
 from tfrec_pkg import specs
 from tfrec_pkg.features import NUM_RESERVED, PAD_INDEX
 from tfrec_pkg.models import registry
-from tfrec_pkg.models.baselines.user_article import UserArticleConfig, UserArticleModel, planted_data
+from tfrec_pkg.models.baselines.user_article import RAW_FORMATS, UserArticleConfig, UserArticleModel, planted_data
 from tfrec_pkg.models.iprec import PLANTED_SIZES
 
 __all__ = ["DiffNet", "DiffNetConfig"]
@@ -113,6 +113,6 @@ class DiffNet(UserArticleModel):
 
 
 registry.register("diffnet", DiffNet, DiffNetConfig, planted_data, protocol="pointwise", in_demo=False,
-                  planted={"max_objects": PLANTED_SIZES["max_objects"]},
+                  planted={"max_objects": PLANTED_SIZES["max_objects"]}, raw_formats=RAW_FORMATS,
                   description="DiffNet: social influence diffusion (2 layers) over the package friend graph "
                               "(IPRec's baseline)")

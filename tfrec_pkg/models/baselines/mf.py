@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfrec_pkg.models import registry
-from tfrec_pkg.models.baselines.user_article import UserArticleConfig, UserArticleModel, planted_data
+from tfrec_pkg.models.baselines.user_article import RAW_FORMATS, UserArticleConfig, UserArticleModel, planted_data
 
 __all__ = ["MF"]
 
@@ -36,4 +36,5 @@ class MF(UserArticleModel):
 
 
 registry.register("mf", MF, UserArticleConfig, planted_data, protocol="pointwise", in_demo=False,
+                  raw_formats=RAW_FORMATS,
                   description="MF: user x article factors with biases (IPRec's baseline)")

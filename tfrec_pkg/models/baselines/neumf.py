@@ -17,7 +17,7 @@ import dataclasses
 import tensorflow as tf
 
 from tfrec_pkg.models import registry
-from tfrec_pkg.models.baselines.user_article import UserArticleConfig, UserArticleModel, planted_data
+from tfrec_pkg.models.baselines.user_article import RAW_FORMATS, UserArticleConfig, UserArticleModel, planted_data
 
 __all__ = ["NeuMF", "NeuMFConfig"]
 
@@ -55,4 +55,5 @@ class NeuMF(UserArticleModel):
 
 
 registry.register("neumf", NeuMF, NeuMFConfig, planted_data, protocol="pointwise", in_demo=False,
+                  raw_formats=RAW_FORMATS,
                   description="NeuMF: GMF + MLP (64-32-16) on user x article (IPRec's baseline)")

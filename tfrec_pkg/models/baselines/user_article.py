@@ -6,7 +6,8 @@ A subclass defines ``logit(features, training)`` on index features; this base gi
 inputs (``user_id``, ``article_id`` of :func:`tfrec_pkg.specs.package_click`, so the models
 train on IPRec's rows and splits as they are), the binary cross-entropy with an AUC metric
 (the paper's metric), and L2 on every embedding and kernel (Keras ``l2``, lambda sum w^2).
-The planted data is IPRec's (:func:`tfrec_pkg.models.iprec.planted_data`).
+The planted data is IPRec's (:func:`tfrec_pkg.models.iprec.planted_data`), and so is the raw
+log's reader (``--format iprec_raw``).
 """
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ import tensorflow as tf
 
 from tfrec_pkg import specs
 from tfrec_pkg.config import Config
+from tfrec_pkg.models.iprec import read_raw_log
 from tfrec_pkg.models.recmodel import RecModel, click_task
 
 __all__ = ["UserArticleConfig"]
 
 INPUTS = ("user_id", "article_id")
+# ``tfrec train --format iprec_raw``: the paper's raw impression log, as IPRec reads it
+RAW_FORMATS = {"iprec_raw": read_raw_log}
 
 
 @dataclasses.dataclass
