@@ -112,6 +112,9 @@ def test_demo_quick_prints_results_table():
 def test_quick_claims_print_table_and_an_indicative_summary():
     proc = _run("claims", "base_model", "--quick")
     lines = proc.stdout.strip().splitlines()
+    # what it says of its time: first, then after each seed
+    assert lines[0].startswith("claims base_model --quick: 5 seeds, "), proc.stdout
+    assert "seed 0: done (1 of 5), " in proc.stdout and "left for the other seeds" in proc.stdout
     assert lines[-1].startswith("claims: ") and "held" in lines[-1], proc.stdout + proc.stderr[-2000:]
     held, failed = [int(w) for w in lines[-1].split(" -- ")[0].replace(",", "").split() if w.isdigit()]
     assert held + failed >= 1

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("claims", help="run a model's paper-claim checks",
                        description="Test each claim of the model's paper (one-sided paired t-tests over "
-                       "5 seeds); exit status 1 when one fails.")
+                       "5 seeds); exit status 1 when one fails. It prints first how long the model's "
+                       "recorded run took, then the time left after each seed.")
     p.add_argument("name", metavar="NAME",
                    help=f"a model with claim checks: {_listing(models, lambda m: m.has_claims)}")
     command_flags.add_quick(p, "small data: shows the checks run; results indicative only, exit status 0")
@@ -210,6 +211,7 @@ def _claims(args, argv) -> int:
     from tfrec_pkg import claims
     from tfrec_pkg.claims import record
 
+    print(claims.estimate(args.name, args.quick), flush=True)
     start = time.perf_counter()
     results = claims.run(args.name, quick=args.quick, seed=args.seed)
     print(claims.table(results).to_string(index=False))

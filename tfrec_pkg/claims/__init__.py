@@ -15,6 +15,7 @@ where a paper itself says "comparable", and its claim text says so.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pandas as pd
@@ -68,12 +69,39 @@ def run(name: str, quick: bool = False, seed: int = 0) -> list[Claim]:
     return registry.entry(name).hook("claims")(quick=quick, seed=seed)
 
 
+def estimate(name: str, quick: bool = False) -> str:
+    """What ``tfrec claims NAME`` prints before it starts: how long the recorded run took
+    (``Entry.claims_minutes``), and that the time left follows each seed (:func:`seeds`)."""
+    recorded = registry.entry(name).claims_minutes
+    if quick:
+        took = "small data, a fraction of the full run's time"
+    elif recorded is None:
+        took = "no recorded run to time it by"
+    else:
+        took = f"about {_duration(60 * recorded)} (its last recorded run, on a 2-core machine)"
+    return (f"claims {name}{' --quick' if quick else ''}: {NUM_SEEDS} seeds, {took}; "
+            "the time left is printed after each seed")
+
+
 ALPHA = 0.05     # one-sided error rate of every directional claim
 NUM_SEEDS = 5    # seeds of a full claim run: a paired t-test needs a few degrees of freedom
 
 
-def seeds(seed: int, num_seeds: int = NUM_SEEDS) -> list[int]:
-    return list(range(seed, seed + num_seeds))
+def seeds(seed: int, num_seeds: int = NUM_SEEDS, clock=time.perf_counter):
+    """The seeds seed .. seed + num_seeds - 1 of a run's loop. After each seed's work it prints
+    the time so far and the time left for the other seeds (their mean so far): a full run
+    takes minutes to more than an hour."""
+    start = clock()
+    for done, s in enumerate(range(seed, seed + num_seeds), 1):
+        yield s
+        elapsed = clock() - start
+        left = elapsed / done * (num_seeds - done)
+        tail = f"; about {_duration(left)} left for the other seeds" if done < num_seeds else ""
+        print(f"seed {s}: done ({done} of {num_seeds}), {_duration(elapsed)} so far{tail}", flush=True)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 @dataclasses.dataclass

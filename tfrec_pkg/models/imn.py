@@ -839,7 +839,7 @@ PLANTED_SIZES = dict(num_users=200, num_items=400, num_events=20_000)
 PLANTED = {"learning_rate": 3e-3, "epochs": 10}
 
 registry.register("imn_net", IMNNet, IMNConfig, planted_data, protocol="stream",
-                  demo_seconds=21,
+                  demo_seconds=21, claims_minutes=14.8,
                   description="IMN-Net: general + resource-limited user states on an interaction stream "
                               "(IMN-Net*, IMN_MSE, IMN_NCE and JODIE as configs: variant=...)",
                   planted=PLANTED, claims="tfrec_pkg.claims.imn_checks:checks",

@@ -367,7 +367,7 @@ def read_raw_log(path, config, split: str | None = None, seed: int = 0):
 
 
 registry.register("iprec", IPRec, IPRecConfig, planted_data, protocol="pointwise",
-                  demo_seconds=20,
+                  demo_seconds=20, claims_minutes=43.7,
                   description="IPRec: package recommendation with intra- and inter-package attention",
                   planted={**PLANTED_SIZES, "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 256},
                   claims="tfrec_pkg.claims.iprec_checks:checks", bench="tfrec_pkg.bench.iprec_packages:package_bench",

@@ -201,7 +201,7 @@ def _first_global_row(n):
 
 
 registry.register("ipsrec", IPSRec, IPSRecConfig, planted_data, protocol="full_ranking",
-                  demo_seconds=76,
+                  demo_seconds=76, claims_minutes=85.4,
                   description="IPSRec-S: item-provider co-learning (SASRec = use_provider=False; "
                               "SASRec + provider control = provider_in_item=True)",
                   planted=PLANTED, claims="tfrec_pkg.claims.ipsrec_checks:checks",

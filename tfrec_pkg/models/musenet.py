@@ -266,7 +266,7 @@ def read_alimama_directory(path, config, split: str | None = None, seed: int = 0
 
 
 registry.register("musenet", MuSENet, MuSENetConfig, planted_data, protocol="pointwise",
-                  demo_seconds=11,
+                  demo_seconds=11, claims_minutes=27.4,
                   description="MuSENet: learned implicit scenarios with repeat-aware prediction",
                   claims="tfrec_pkg.claims.musenet_checks:checks", bench="tfrec_pkg.bench.musenet_scoring:scoring_bench",
                   raw_formats={"alimama": read_alimama_directory})

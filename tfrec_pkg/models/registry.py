@@ -31,6 +31,9 @@ class Entry:
     planted: dict = dataclasses.field(default_factory=dict)
     # "module:function" of the paper-claim checks, ``checks(quick, seed) -> list[Claim]``
     claims: str | None = None
+    # minutes its full `tfrec claims` run took when last recorded in CLAIMS.md (a 2-core
+    # machine): the estimate `tfrec claims` prints before it starts
+    claims_minutes: float | None = None
     # "module:function" of extra benchmark numbers, ``(model, quick) -> dict``
     bench: str | None = None
     # run by `tfrec demo` (baselines that only serve claim checks stay out of it)

@@ -103,6 +103,6 @@ def planted_data(config: BaseModelConfig, quick: bool = False, seed: int = 0):
 
 
 registry.register("base_model", BaseModel, BaseModelConfig, planted_data, protocol="pointwise",
-                  demo_seconds=10,
+                  demo_seconds=10, claims_minutes=4.1,
                   description="MuSENet's BaseModel: embedding & MLP with DIN attention over the history",
                   claims="tfrec_pkg.claims.base_model_checks:checks")
