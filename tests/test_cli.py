@@ -129,6 +129,19 @@ def test_record_needs_a_full_run(tmp_path):
     assert not (tmp_path / "CLAIMS.md").exists()
 
 
+def test_record_prints_the_runs_minutes_beside_the_registered_estimate(tmp_path, monkeypatch, capsys):
+    """A record tells how long it took and what the registration says (``claims_minutes``, the
+    estimate the next run prints first), so that the two can be kept together."""
+    from tfrec_pkg import claims
+
+    monkeypatch.setattr(claims, "run", lambda name, quick, seed: claims.Claims([claims.Claim(name, "A > B", True, {})]))
+    path = tmp_path / "CLAIMS.md"
+    assert cli.main(["claims", "base_model", "--record", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"recorded in {path}; the run took 0.0 min, base_model's registration says claims_minutes=4.1" in out
+    assert "**1 held, 0 failed**" in path.read_text()
+
+
 def test_bench_prints_the_row_and_writes_only_the_file_named_by_out(tmp_path, monkeypatch, capsys):
     from tfrec_pkg.bench import report
 

@@ -210,6 +210,7 @@ def _claims(args, argv) -> int:
 
     from tfrec_pkg import claims
     from tfrec_pkg.claims import record
+    from tfrec_pkg.models import registry
 
     print(claims.estimate(args.name, args.quick), flush=True)
     start = time.perf_counter()
@@ -222,8 +223,11 @@ def _claims(args, argv) -> int:
     print(claims.summary(results))
     if args.record:
         command = f"tfrec claims {args.name}" + (f" --seed {args.seed}" if args.seed else "")
-        record.write(args.record, args.name, results, command, args.seed, time.perf_counter() - start)
-        print(f"recorded in {args.record}")
+        seconds = time.perf_counter() - start
+        record.write(args.record, args.name, results, command, args.seed, seconds)
+        # the registration's claims_minutes is the estimate a later run prints first
+        print(f"recorded in {args.record}; the run took {seconds / 60:.1f} min, "
+              f"{args.name}'s registration says claims_minutes={registry.entry(args.name).claims_minutes}")
     return 0 if all(c.held for c in results) else 1
 
 
