@@ -347,9 +347,6 @@ def planted_data(config: IPRecConfig, quick: bool = False, seed: int = 0, num_us
                     max_neighbours=config.max_neighbours, max_objects=config.max_objects, seed=seed)
 
 
-# Planted training: Adam at 1e-3 on batches of 256 instead of the config's RMSProp at 1e-4
-# (Sec. 5.2): on the quick planted set (300 users, seeds 0 and 1) RMSProp at 1e-4 stopped early
-# at test AUC 0.513-0.516, Adam at 1e-3 reached 0.589-0.591.
 def read_raw_log(path, config, split: str | None = None, seed: int = 0):
     """``tfrec train --model iprec --format iprec_raw``: the paper's raw impression log
     (:func:`tfrec_pkg.data.datasets.iprec_raw.read_iprec`) at the config's input sizes, split
@@ -366,6 +363,9 @@ def read_raw_log(path, config, split: str | None = None, seed: int = 0):
     return read_iprec(path, split="temporal", seed=seed, **sizes)
 
 
+# Planted training: Adam at 1e-3 on batches of 256 instead of the config's RMSProp at 1e-4
+# (Sec. 5.2): on the quick planted set (300 users, seeds 0 and 1) RMSProp at 1e-4 stopped early
+# at test AUC 0.513-0.516, Adam at 1e-3 reached 0.589-0.591.
 registry.register("iprec", IPRec, IPRecConfig, planted_data, protocol="pointwise",
                   demo_seconds=20, claims_minutes=43.7,
                   description="IPRec: package recommendation with intra- and inter-package attention",
