@@ -159,3 +159,6 @@ def test_bench_appends_a_row(tmp_path):
     assert "train_examples_per_s" in text and "matmul_gflops" in text
     row = text.strip().splitlines()[-1]
     assert "tfrec bench base_model" in row and row.count("|") > 10
+    # the first line says how long it will take (no timed run in a new file); the row ends with the run's minutes
+    assert proc.stdout.startswith(f"bench base_model --quick: no timed run in {out} to go by")
+    assert text.strip().splitlines()[-3].endswith("| bench_minutes |") and float(row.split("|")[-2]) > 0

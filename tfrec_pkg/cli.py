@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="throughput / latency / memory benchmark of a model",
                        description="Benchmark a model (training examples/s, serving and REST latency, "
-                       "peak memory) or the serving stack, and print the row.")
+                       "peak memory) or the serving stack, and print the row. It says first how long the "
+                       "same bench's newest timed row took (in FILE, else ./BENCHMARKS.md); the row ends "
+                       "with this run's minutes (bench_minutes).")
     p.add_argument("name", metavar="NAME",
                    help=f"a registered model ({_listing(models)}) or a benchmark of the serving or training stack "
                    f"({', '.join(SERVING_BENCHES)})")

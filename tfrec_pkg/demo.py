@@ -15,6 +15,7 @@ import time
 import pandas as pd
 
 from tfrec_pkg import experiment
+from tfrec_pkg.durations import readable
 from tfrec_pkg.models import registry
 
 SMOKE_EPOCHS = 1
@@ -76,8 +77,7 @@ def format_tables(by_protocol: dict[str, pd.DataFrame]) -> str:
 def run(models=("all",), quick: bool = False, seed: int = 0, verbose="auto") -> dict[str, pd.DataFrame]:
     chosen = names(models)
     seconds = estimate_seconds(chosen, quick)
-    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-    print(f"demo: {len(chosen)} model(s), about {took} on an idle 2-core machine"
+    print(f"demo: {len(chosen)} model(s), about {readable(seconds)} on an idle 2-core machine"
           f"{' (smoke run: one epoch each)' if quick else ''}", flush=True)
     terminal = sys.stdout.isatty()
     rows = []

@@ -6,6 +6,10 @@ numbers (its registered ``bench`` hook). For a stream model (IMN-Net) a training
 window: ``batch`` is then the split's mean interactions per window (``rows_per_batch``) and the
 serving requests carry raw inputs (``feature_rows``). Prints the row; appends it to the file named by
 ``--out`` (BENCHMARKS.md for a recorded run).
+
+Every row ends with ``bench_minutes``, the run's own time. Before it starts, a run prints the
+minutes of the newest row of the same bench (``--quick`` or not) that records them, in the file
+named by ``--out`` or else ./BENCHMARKS.md, with that row's date and machine (:func:`estimate`).
 """
 from __future__ import annotations
 
@@ -18,7 +22,10 @@ import tensorflow as tf
 from tfrec_pkg import experiment, export
 from tfrec_pkg.bench.rest import rest_latency
 from tfrec_pkg.bench.timing import latency, machine, matmul_flops, peak_rss_mb
+from tfrec_pkg.durations import readable
 from tfrec_pkg.models import registry
+
+MINUTES = "bench_minutes"  # the last column of every row: how long the run took
 
 
 def measure(name: str, quick: bool = False, train_steps: int = 100) -> dict:
@@ -82,7 +89,41 @@ SERVING_BENCHES = {"serving_fuzz": "tfrec_pkg.bench.serving_fuzz:measure",
                    "onednn": "tfrec_pkg.bench.onednn:measure"}
 
 
+def estimate(name: str, quick: bool, path: str) -> str:
+    """What ``tfrec bench NAME`` prints before it starts: the minutes of the newest row in the
+    markdown file ``path`` whose command ran this bench, ``--quick`` as asked, with its date and
+    machine (benches take from a minute to a quarter of an hour and more)."""
+    timed = [row for row in timed_rows(path)
+             if name in row["command"].strip("`").split() and ("--quick" in row["command"]) == quick]
+    flag = " --quick" if quick else ""
+    if not timed:
+        return f"bench {name}{flag}: no timed run in {path} to go by; this run's time ends its row ({MINUTES})"
+    last = timed[-1]
+    return (f"bench {name}{flag}: about {readable(60 * float(last[MINUTES]))} "
+            f"(its last timed run in {path}: {last['date']}, {last['machine']})")
+
+
+def timed_rows(path: str) -> list[dict[str, str]]:
+    """The rows of the markdown tables in ``path`` (as :func:`append_markdown` writes them) that
+    have a ``bench_minutes`` column, each as {column: cell}, in file order."""
+    if not os.path.exists(path):
+        return []
+    rows, columns = [], []
+    with open(path) as f:
+        for line in f:
+            if not line.startswith("|"):
+                continue
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cells[0] == "date":
+                columns = cells
+            elif MINUTES in columns and len(cells) == len(columns) and not cells[0].startswith("-"):
+                rows.append(dict(zip(columns, cells)))
+    return rows
+
+
 def main(name: str, out: str | None = None, quick: bool = False, command: str = "") -> dict:
+    print(estimate(name, quick, out or "BENCHMARKS.md"), flush=True)
+    start = time.perf_counter()
     if name in SERVING_BENCHES:
         import importlib
 
@@ -90,6 +131,7 @@ def main(name: str, out: str | None = None, quick: bool = False, command: str = 
         row = getattr(importlib.import_module(module), function)(quick=quick)
     else:
         row = measure(name, quick=quick)
+    row[MINUTES] = round((time.perf_counter() - start) / 60, 1)
     for k, v in row.items():
         print(f"{k:>42}: {v}")
     if out:

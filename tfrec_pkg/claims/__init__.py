@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tfrec_pkg.durations import readable
 from tfrec_pkg.models import registry
 
 
@@ -78,7 +79,7 @@ def estimate(name: str, quick: bool = False) -> str:
     elif recorded is None:
         took = "no recorded run to time it by"
     else:
-        took = f"about {_duration(60 * recorded)} (its last recorded run, on a 2-core machine)"
+        took = f"about {readable(60 * recorded)} (its last recorded run, on a 2-core machine)"
     return (f"claims {name}{' --quick' if quick else ''}: {NUM_SEEDS} seeds, {took}; "
             "the time left is printed after each seed")
 
@@ -96,12 +97,8 @@ def seeds(seed: int, num_seeds: int = NUM_SEEDS, clock=time.perf_counter):
         yield s
         elapsed = clock() - start
         left = elapsed / done * (num_seeds - done)
-        tail = f"; about {_duration(left)} left for the other seeds" if done < num_seeds else ""
-        print(f"seed {s}: done ({done} of {num_seeds}), {_duration(elapsed)} so far{tail}", flush=True)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+        tail = f"; about {readable(left)} left for the other seeds" if done < num_seeds else ""
+        print(f"seed {s}: done ({done} of {num_seeds}), {readable(elapsed)} so far{tail}", flush=True)
 
 
 @dataclasses.dataclass
