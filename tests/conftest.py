@@ -9,6 +9,14 @@ import os
 # default kernels (IMN-Net's quick check failed under oneDNN: CLAIMS.md, imn_net). Set before
 # TensorFlow loads.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# One core's share of TensorFlow's intra-op threads per test process (1 with `make test`'s one
+# process per core), in this process and the ones it starts: with the default pool (one thread
+# per core) in each, the processes' threads contend for the cores. Two processes side by side
+# each trained SASRec on the quick provider data in 59.7 s with 1 thread and 69.5 s with 2 (2
+# cores), to the same numbers; other models' round-off moves with the pool size (CLAIMS.md).
+_processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _processes > 1:
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _processes)))
 
 import pytest  # noqa: E402
 
