@@ -33,6 +33,16 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.path not in slow_files)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """The numbers of each CI claim check that ran (tests/claims/ci_claims.py: ``show``), passed
+    or failed, after the run: every CI run's draw is then on record in its log."""
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        for name, text in report.user_properties:
+            if name == "claims":
+                terminalreporter.write_sep("-", f"{report.nodeid} ({report.duration:.0f} s)")
+                terminalreporter.write_line(text)
+
+
 @pytest.fixture
 def uniform_draws(monkeypatch):
     """Every ``tf.random.uniform`` draw while the test runs, recorded and passed on unchanged

@@ -2,11 +2,13 @@
 from tfrec_pkg import claims
 
 
-def show(results, capsys):
-    """The claims table and summary, printed even though pytest captures output."""
-    with capsys.disabled():
-        print("\n" + claims.table(results).to_string(index=False))
-        print(claims.summary(results))
+def show(results, capsys, record_property):
+    """What the check printed (a line per seed and model, the means), the claims table and the
+    summary, for the end of the run's output (tests/conftest.py): a test's recorded properties
+    reach it from every test process, where its output shows only when it fails."""
+    record_property("claims", "\n".join([capsys.readouterr().out.rstrip(),
+                                          claims.table(results).to_string(index=False),
+                                          claims.summary(results)]))
 
 
 def assert_held_by_3_se(results, claim: str, seeds: int = 3):

@@ -10,8 +10,8 @@ from tfrec_pkg.claims import base_model_checks
 
 
 @pytest.mark.slow
-def test_base_model_reaches_90_percent_of_bayes_optimal_lift(capsys):
+def test_base_model_reaches_90_percent_of_bayes_optimal_lift(capsys, record_property):
     results = base_model_checks.checks(quick=False, seed=0, num_seeds=3)
-    show(results, capsys)
+    show(results, capsys, record_property)
     assert len(results) == 1 and results[0].held, claims.table(results).to_string()
     assert results[0].numbers["seeds"] == 3

@@ -10,7 +10,7 @@ from tfrec_pkg.claims import imn_checks
 
 
 @pytest.mark.slow
-def test_imn_net_beats_jodie_on_recall_over_ten_seeds_of_the_planted_stream(capsys):
+def test_imn_net_beats_jodie_on_recall_over_ten_seeds_of_the_planted_stream(capsys, record_property):
     results = imn_checks.checks(quick=False, seed=0, num_seeds=10, only=("IMN-Net", "JODIE"))
-    show(results, capsys)
+    show(results, capsys, record_property)
     assert_held_by_3_se(results, "IMN-Net recall@10 > JODIE", seeds=10)

@@ -15,8 +15,8 @@ from tfrec_pkg.claims import iprec_checks
 
 
 @pytest.mark.slow
-def test_iprec_beats_neumf_on_planted_package_data(capsys):
+def test_iprec_beats_neumf_on_planted_package_data(capsys, record_property):
     results = iprec_checks.checks(seed=0, num_seeds=3, num_users=300, only=("IPRec", "NeuMF"),
                                   small_training=False)
-    show(results, capsys)
+    show(results, capsys, record_property)
     assert_held_by_3_se(results, "IPRec auc > NeuMF")

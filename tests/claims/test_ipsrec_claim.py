@@ -10,9 +10,9 @@ from tfrec_pkg.claims import ipsrec_checks
 
 
 @pytest.mark.slow
-def test_ipsrec_s_beats_sasrec_on_quick_planted_data(capsys):
+def test_ipsrec_s_beats_sasrec_on_quick_planted_data(capsys, record_property):
     results = ipsrec_checks.checks(quick=True, seed=0, num_seeds=3, only=("IPSRec-S", "SASRec"))
-    show(results, capsys)
+    show(results, capsys, record_property)
     assert len(results) == 2
     for metric in ("hr@10", "ndcg@10"):
         assert_held_by_3_se(results, f"IPSRec-S {metric} > SASRec")

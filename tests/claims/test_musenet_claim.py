@@ -12,7 +12,7 @@ from tfrec_pkg.claims import musenet_checks
 
 
 @pytest.mark.slow
-def test_musenet_beats_basemodel_on_planted_data(capsys):
+def test_musenet_beats_basemodel_on_planted_data(capsys, record_property):
     results = musenet_checks.checks(quick=False, seed=0, num_seeds=3, only=("MuSENet (soft)", "BaseModel"))
-    show(results, capsys)
+    show(results, capsys, record_property)
     assert_held_by_3_se(results, "BaseModel")

@@ -15,8 +15,8 @@ from tfrec_pkg.claims import sum_checks
 
 
 @pytest.mark.slow
-def test_sum_beats_gru_on_quick_planted_data(capsys):
+def test_sum_beats_gru_on_quick_planted_data(capsys, record_property):
     results = sum_checks.checks(quick=True, seed=0, num_seeds=3, only=("SUM", "GRU"))
-    show(results, capsys)
+    show(results, capsys, record_property)
     assert len(results) == 1
     assert_held_by_3_se(results, "SUM gauc > GRU")
